@@ -1,0 +1,3 @@
+from dsconv_cli.cli import main
+
+main()

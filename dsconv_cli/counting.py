@@ -1,0 +1,158 @@
+"""Pure counting: output shapes, params, MACs and elementwise work, following CONVENTIONS.md.
+
+Nothing here allocates a tensor or imports torch, so any size counts instantly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from dsconv_cli.errors import SpecError
+from dsconv_cli.spec import (
+    Activation,
+    Comparison,
+    ConvLayer,
+    ConvSpec,
+    DType,
+    LayerStats,
+    Norm,
+    PaddingMode,
+    Stage,
+    VariantStats,
+    validate,
+)
+
+# Elementwise work per output element, reported apart from conv MACs ("other ops").
+BIAS_OPS_PER_ELEMENT = 1  # one add
+NORM_OPS_PER_ELEMENT = 2  # inference BatchNorm folds to one multiply and one add
+ACT_OPS_PER_ELEMENT = 1  # one op per element, whatever the activation
+
+
+def total_padding(conv: ConvLayer) -> tuple[int, ...]:
+    """Padding added per spatial dim, both sides together.
+
+    ``'same'`` pads ``d*(k-1)`` in total (the extra one at the end for even kernels), as PyTorch does.
+    """
+    if conv.padding == PaddingMode.SAME:
+        return tuple(d * (k - 1) for k, d in zip(conv.kernel_size, conv.dilation, strict=True))
+    if conv.padding == PaddingMode.VALID:
+        return (0,) * conv.rank
+    assert not isinstance(conv.padding, PaddingMode)
+    return tuple(2 * p for p in conv.padding)
+
+
+def conv_output_shape(conv: ConvLayer, input_shape: Sequence[int]) -> tuple[int, ...]:
+    """Output ``(N, C_out, *O)``.
+
+    Conv: ``O = floor((I + 2p - d*(k-1) - 1) / s) + 1``.
+    Transposed: ``O = (I - 1)*s - 2p + d*(k-1) + output_padding + 1``.
+    Raises ``SpecError`` when a spatial size would be below 1 (PyTorch refuses such layers).
+    """
+    n, _, *spatial = input_shape
+    pads = total_padding(conv)
+    out: list[int] = []
+    for dim, size in enumerate(spatial):
+        k, s, d, pad = conv.kernel_size[dim], conv.stride[dim], conv.dilation[dim], pads[dim]
+        extent = d * (k - 1) + 1
+        if conv.transposed:
+            size_out = (size - 1) * s - pad + extent + conv.output_padding[dim]
+            if size_out < 1:
+                raise SpecError(
+                    "padding",
+                    conv.padding,
+                    f"leaves no output in spatial dim {dim} (input {size}, stride {s}, "
+                    f"kernel extent {extent}); use less padding",
+                )
+        else:
+            if size + pad < extent:
+                raise SpecError(
+                    "kernel_size",
+                    conv.kernel_size,
+                    f"kernel extent {extent} (dilation {d}) exceeds the padded input {size + pad} "
+                    f"in spatial dim {dim} (size {size} + padding {pad}), so the output is empty; "
+                    "use a smaller kernel or dilation, more padding or a larger input",
+                )
+            size_out = (size + pad - extent) // s + 1
+        out.append(size_out)
+    return (n, conv.out_channels, *out)
+
+
+def conv_params(conv: ConvLayer) -> int:
+    """``C_out * (C_in/g) * prod(k)`` (+ ``C_out`` with bias); transposed: ``C_in * (C_out/g) * prod(k)``."""
+    fan = conv.in_channels * (conv.out_channels // conv.groups) * math.prod(conv.kernel_size)
+    return fan + (conv.out_channels if conv.bias else 0)
+
+
+def conv_macs(conv: ConvLayer, input_shape: Sequence[int], output_shape: Sequence[int]) -> int:
+    """Whole-batch MACs, bias excluded.
+
+    Conv: ``N * C_out * prod(O) * (C_in/g) * prod(k)``.
+    Transposed: ``N * C_in * prod(I) * (C_out/g) * prod(k)`` (each input element scattered once).
+    """
+    k = math.prod(conv.kernel_size)
+    if conv.transposed:
+        n, c_in, *spatial = input_shape
+        return n * c_in * math.prod(spatial) * (conv.out_channels // conv.groups) * k
+    n, c_out, *spatial = output_shape
+    return n * c_out * math.prod(spatial) * (conv.in_channels // conv.groups) * k
+
+
+def count_stage(stage: Stage, input_shape: Sequence[int]) -> LayerStats:
+    """Params, MACs, elementwise ops and buffers of a conv (+ norm + act)."""
+    conv = stage.conv
+    output_shape = conv_output_shape(conv, input_shape)
+    elements = math.prod(output_shape)
+    channels = conv.out_channels
+    params = conv_params(conv)
+    ops = BIAS_OPS_PER_ELEMENT * elements if conv.bias else 0
+    buffers = 0
+    if stage.norm is Norm.BATCH:
+        params += 2 * channels  # affine weight and bias
+        buffers += 2 * channels + 1  # running mean, running var, num_batches_tracked
+        ops += NORM_OPS_PER_ELEMENT * elements
+    if stage.act is not Activation.NONE:
+        ops += ACT_OPS_PER_ELEMENT * elements
+        if stage.act is Activation.PRELU:
+            params += channels  # one slope per channel
+    return LayerStats(
+        name=stage.name,
+        input_shape=tuple(input_shape),
+        output_shape=output_shape,
+        params=params,
+        macs=conv_macs(conv, input_shape, output_shape),
+        elementwise_ops=ops,
+        buffers=buffers,
+    )
+
+
+def count_variant(name: str, stages: Sequence[Stage], input_shape: Sequence[int]) -> VariantStats:
+    """Count stages in order, each fed the previous stage's output."""
+    counted: list[LayerStats] = []
+    shape = tuple(input_shape)
+    for stage in stages:
+        stats = count_stage(stage, shape)
+        counted.append(stats)
+        shape = stats.output_shape
+    return VariantStats(name, tuple(counted))
+
+
+def compare(spec: ConvSpec, input_shape: Sequence[int], notes: Sequence[str] = ()) -> Comparison:
+    """Count the standard conv and its depthwise-separable pair on ``input_shape``."""
+    validate(spec, input_shape)
+    return Comparison(
+        spec=spec,
+        input_shape=tuple(input_shape),
+        standard=count_variant("standard", spec.standard(), input_shape),
+        separable=count_variant("separable", spec.separable(), input_shape),
+        notes=tuple(notes),
+    )
+
+
+def timing_bytes(comparison: Comparison, dtype: DType) -> int:
+    """Bytes timing both variants would hold at once: input, every stage output, weights, buffers."""
+    elements = math.prod(comparison.input_shape)
+    for variant in (comparison.standard, comparison.separable):
+        for stage in variant.stages:
+            elements += math.prod(stage.output_shape) + stage.params + stage.buffers
+    return elements * dtype.itemsize

@@ -1,0 +1,79 @@
+"""Analytic counts against PyTorch itself (real modules, meta-device forward, ``FlopCounterMode``)
+and fvcore where fvcore supports the op."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from dsconv_cli.builder import build_stage
+from dsconv_cli.spec import Check, Comparison, LayerStats, PaddingMode, Stage
+
+FLOP_COUNTER = "FlopCounterMode / 2"
+FVCORE = "fvcore"
+
+
+def check_stage(stage: Stage, stats: LayerStats, *, fvcore_max_elements: int) -> list[Check]:
+    """Params (sum of ``numel``), buffers, output shape and MACs of one stage."""
+    module = build_stage(stage, device="meta").eval()
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for b in module.buffers())
+    x = torch.empty(stats.input_shape, device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        y = module(x)
+    checks = [
+        Check(stats.name, "params", "nn.Module numel", stats.params, params),
+        Check(stats.name, "buffers", "nn.Module numel", stats.buffers, buffers),
+        Check(stats.name, "output_shape", "meta forward", stats.output_shape, tuple(y.shape)),
+        Check(stats.name, "macs", FLOP_COUNTER, stats.macs, counter.get_total_flops() // 2),
+    ]
+    checks.append(_fvcore_check(stage, stats, fvcore_max_elements))
+    return checks
+
+
+def _fvcore_check(stage: Stage, stats: LayerStats, max_elements: int) -> Check:
+    if stage.conv.padding == PaddingMode.SAME:
+        return Check(stats.name, "macs", FVCORE, stats.macs, None, "fvcore counts padding='same' as 0 MACs")
+    elements = math.prod(stats.input_shape) + math.prod(stats.output_shape)
+    if elements > max_elements:
+        return Check(
+            stats.name, "macs", FVCORE, stats.macs, None, "input too large to trace with real tensors"
+        )
+    try:
+        with warnings.catch_warnings():
+            # fvcore scripts and traces with torch.jit, which recent PyTorch marks deprecated.
+            warnings.simplefilter("ignore")
+            from fvcore.nn import FlopCountAnalysis
+
+            module = build_stage(stage).eval()
+            analysis = FlopCountAnalysis(module, torch.zeros(stats.input_shape))
+            analysis.unsupported_ops_warnings(False)
+            analysis.uncalled_modules_warnings(False)
+            conv_macs = int(analysis.by_operator().get("conv", 0))  # fvcore: one MAC = one flop
+    except ImportError:
+        return Check(stats.name, "macs", FVCORE, stats.macs, None, "fvcore is not installed")
+    return Check(stats.name, "macs", FVCORE, stats.macs, conv_macs)
+
+
+def verify(comparison: Comparison, *, fvcore_max_elements: int = 50_000_000) -> tuple[Check, ...]:
+    """Every stage of both variants, checked against PyTorch and fvcore."""
+    checks: list[Check] = []
+    for stages, variant in (
+        (comparison.spec.standard(), comparison.standard),
+        (comparison.spec.separable(), comparison.separable),
+    ):
+        checks.extend(_check_variant(stages, variant.stages, fvcore_max_elements))
+    return tuple(checks)
+
+
+def _check_variant(
+    stages: Sequence[Stage], stats: Sequence[LayerStats], fvcore_max_elements: int
+) -> list[Check]:
+    checks: list[Check] = []
+    for stage, stage_stats in zip(stages, stats, strict=True):
+        checks.extend(check_stage(stage, stage_stats, fvcore_max_elements=fvcore_max_elements))
+    return checks

@@ -1,0 +1,69 @@
+"""Errors the core raises; ``cli.py`` turns each into one ``error:`` line and its exit code."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DsconvError(Exception):
+    """Base of every error dsconv reports to the user rather than as a bug."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class CheckFailed(DsconvError):
+    """A check the user asked for failed (a budget, a cross-check)."""
+
+    exit_code = 1
+
+
+class SpecError(DsconvError):
+    """An impossible or malformed layer description.
+
+    ``field`` is the dataclass field (= YAML key; the flag is its kebab form), so each front
+    end can name it the way its user wrote it.
+    """
+
+    exit_code = 2
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{flag_name(field)} {format_value(value)}: {reason}")
+
+    def labelled(self, label: str) -> str:
+        """The message with the field named as ``label`` (a flag or a config path)."""
+        return f"{label} {format_value(self.value)}: {self.reason}"
+
+
+class ConfigError(DsconvError):
+    """A config file that cannot be read or does not describe valid layers."""
+
+    exit_code = 2
+
+
+class DeviceError(DsconvError):
+    """The environment cannot do what was asked (CUDA missing, an optional extra absent)."""
+
+    exit_code = 3
+
+
+class MemoryLimitError(DsconvError):
+    """Timing would allocate more than the user's limit."""
+
+    exit_code = 2
+
+
+def flag_name(field: str) -> str:
+    """The long flag for a dataclass field: ``kernel_size`` -> ``--kernel-size``."""
+    return "--" + field.replace("_", "-")
+
+
+def format_value(value: object) -> str:
+    """A value as the user would type it: tuples as ``3,5``."""
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

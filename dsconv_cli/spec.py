@@ -1,0 +1,510 @@
+"""Layer specs, result records and choices: plain frozen data, validated on the way in."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum, unique
+from typing import TypeVar
+
+from dsconv_cli.errors import SpecError
+
+
+@unique
+class Device(StrEnum):
+    CPU = "cpu"
+    CUDA = "cuda"
+    AUTO = "auto"
+
+
+@unique
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+
+
+@unique
+class DType(StrEnum):
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+    @property
+    def itemsize(self) -> int:
+        return 4 if self is DType.FLOAT32 else 2
+
+
+@unique
+class Norm(StrEnum):
+    NONE = "none"
+    BATCH = "batch"
+
+
+@unique
+class Activation(StrEnum):
+    NONE = "none"
+    RELU = "relu"
+    RELU6 = "relu6"
+    PRELU = "prelu"
+    HARDSWISH = "hardswish"
+    SILU = "silu"
+
+
+@unique
+class Placement(StrEnum):
+    """Where norm and activation go in the separable pair."""
+
+    CLASSIC = "classic"  # depthwise -> pointwise -> norm -> act
+    MOBILENET = "mobilenet"  # depthwise -> norm -> act -> pointwise -> norm -> act
+
+
+@unique
+class PaddingMode(StrEnum):
+    SAME = "same"
+    VALID = "valid"
+
+
+Padding = tuple[int, ...] | PaddingMode
+
+# Spatial size used when the user gives channels but no --input-shape, by rank.
+DEFAULT_SPATIAL: dict[int, tuple[int, ...]] = {1: (1000,), 2: (50, 129), 3: (16, 32, 32)}
+DEFAULT_IN_CHANNELS = 16
+DEFAULT_OUT_CHANNELS = 32
+DEFAULT_KERNEL = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ConvLayer:
+    """One concrete convolution, exactly as ``nn.Conv*d`` / ``nn.ConvTranspose*d`` takes it."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Padding
+    dilation: tuple[int, ...]
+    groups: int = 1
+    bias: bool = False
+    transposed: bool = False
+    output_padding: tuple[int, ...] = ()
+
+    @property
+    def rank(self) -> int:
+        return len(self.kernel_size)
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A conv followed by optional norm and activation: one row of a variant."""
+
+    name: str
+    conv: ConvLayer
+    norm: Norm = Norm.NONE
+    act: Activation = Activation.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class ConvSpec:
+    """A standard conv and the options of its depthwise-separable counterpart."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Padding
+    dilation: tuple[int, ...]
+    groups: int = 1
+    multiplier: int = 1
+    bias: bool = False
+    transposed: bool = False
+    output_padding: tuple[int, ...] = ()
+    norm: Norm = Norm.NONE
+    act: Activation = Activation.NONE
+    placement: Placement = Placement.CLASSIC
+
+    @property
+    def rank(self) -> int:
+        return len(self.kernel_size)
+
+    def standard(self) -> tuple[Stage, ...]:
+        """The standard conv (+ norm + act) as one stage."""
+        conv = ConvLayer(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.bias,
+            self.transposed,
+            self.output_padding,
+        )
+        return (Stage("standard", conv, self.norm, self.act),)
+
+    def separable(self) -> tuple[Stage, ...]:
+        """Depthwise ``C_in -> C_in*m`` (groups=C_in) then pointwise 1x1 ``C_in*m -> C_out``."""
+        mid = self.in_channels * self.multiplier
+        depthwise = ConvLayer(
+            self.in_channels,
+            mid,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.in_channels,
+            self.bias,
+            self.transposed,
+            self.output_padding,
+        )
+        ones = (1,) * self.rank
+        pointwise = ConvLayer(mid, self.out_channels, ones, ones, (0,) * self.rank, ones, 1, self.bias)
+        if self.placement is Placement.MOBILENET:
+            return (
+                Stage("depthwise", depthwise, self.norm, self.act),
+                Stage("pointwise", pointwise, self.norm, self.act),
+            )
+        return (Stage("depthwise", depthwise), Stage("pointwise", pointwise, self.norm, self.act))
+
+
+@dataclass(frozen=True, slots=True)
+class LayerStats:
+    """Exact counts for one stage (see CONVENTIONS: MACs exclude bias, whole batch)."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    elementwise_ops: int = 0
+    buffers: int = 0
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True, slots=True)
+class VariantStats:
+    """One column of a comparison: its stages and their sums."""
+
+    name: str
+    stages: tuple[LayerStats, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.stages[0].input_shape
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.stages[-1].output_shape
+
+    @property
+    def params(self) -> int:
+        return sum(s.params for s in self.stages)
+
+    @property
+    def macs(self) -> int:
+        return sum(s.macs for s in self.stages)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def elementwise_ops(self) -> int:
+        return sum(s.elementwise_ops for s in self.stages)
+
+    @property
+    def buffers(self) -> int:
+        return sum(s.buffers for s in self.stages)
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """A timing result from ``torch.utils.benchmark``."""
+
+    median_ms: float
+    iqr_ms: float
+    runs: int
+    device: str
+    threads: int
+    dtype: str
+
+
+Measured = int | tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One analytic number against one reference (``reference`` None: the reference can't count it)."""
+
+    stage: str
+    quantity: str
+    source: str
+    analytic: Measured
+    reference: Measured | None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reference is None or self.reference == self.analytic
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A standard conv against its depthwise-separable counterpart on one input."""
+
+    spec: ConvSpec
+    input_shape: tuple[int, ...]
+    standard: VariantStats
+    separable: VariantStats
+    notes: tuple[str, ...] = ()
+    latency: dict[str, Latency] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def param_ratio(self) -> float:
+        return self.separable.params / self.standard.params
+
+    @property
+    def mac_ratio(self) -> float:
+        return self.separable.macs / self.standard.macs
+
+    @property
+    def theoretical_ratio(self) -> float:
+        """MobileNet eq. 5, generalised to groups g and multiplier m: ``m*g*(1/C_out + 1/prod(k))``."""
+        s = self.spec
+        return s.multiplier * s.groups * (1 / s.out_channels + 1 / math.prod(s.kernel_size))
+
+    @property
+    def speedup(self) -> float | None:
+        if "standard" in self.latency and "separable" in self.latency:
+            return self.latency["standard"].median_ms / self.latency["separable"].median_ms
+        return None
+
+
+# --- parsing and resolution -------------------------------------------------------------
+
+_INT_LIST = re.compile(r"^\s*\(?\s*(-?\d+(\s*,\s*-?\d+)*)\s*,?\s*\)?\s*$")
+
+
+def parse_ints(field_name: str, text: str) -> tuple[int, ...]:
+    """Parse ``3``, ``3,5`` or ``(3, 5)`` into a tuple of ints."""
+    match = _INT_LIST.match(text)
+    if not match:
+        raise SpecError(field_name, text, "expected an integer or comma-separated integers, e.g. 3 or 3,5")
+    return tuple(int(part) for part in match.group(1).split(","))
+
+
+def parse_padding(text: str) -> Padding:
+    """Parse ``same``, ``valid``, ``1`` or ``1,2``."""
+    lowered = text.strip().lower()
+    if lowered in (PaddingMode.SAME, PaddingMode.VALID):
+        return PaddingMode(lowered)
+    match = _INT_LIST.match(text)
+    if not match:
+        raise SpecError(
+            "padding", text, "expected same, valid, an integer or comma-separated integers, e.g. 1 or 0,1"
+        )
+    return tuple(int(part) for part in match.group(1).split(","))
+
+
+IntOrTuple = int | Sequence[int]
+
+
+def _as_tuple(value: IntOrTuple) -> tuple[int, ...]:
+    return (value,) if isinstance(value, int) else tuple(value)
+
+
+def infer_rank(input_shape: Sequence[int] | None, *values: IntOrTuple | str | None) -> int:
+    """Spatial rank: from the input shape if given, else the longest tuple among ``values``, else 2."""
+    if input_shape is not None:
+        return len(input_shape) - 2
+    lengths = [len(v) for v in values if v is not None and not isinstance(v, int | str)]
+    longest = max(lengths, default=1)
+    return longest if longest > 1 else 2
+
+
+def _broadcast(field_name: str, value: IntOrTuple, rank: int, minimum: int) -> tuple[int, ...]:
+    values = _as_tuple(value)
+    if len(values) == 1:
+        values = values * rank
+    elif len(values) != rank:
+        raise SpecError(
+            field_name,
+            values,
+            f"has {len(values)} values but the input has {rank} spatial dims; "
+            f"give 1 value or {rank} (one per spatial dim)",
+        )
+    for v in values:
+        if v < minimum:
+            what = "positive integers" if minimum == 1 else "non-negative integers"
+            raise SpecError(field_name, values, f"must be {what}")
+    return values
+
+
+def _check_positive(field_name: str, value: int) -> None:
+    if value < 1:
+        raise SpecError(field_name, value, "must be a positive integer")
+
+
+def resolve_spec(
+    *,
+    rank: int,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: IntOrTuple = DEFAULT_KERNEL,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple | str | None = None,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    multiplier: int = 1,
+    bias: bool = False,
+    transposed: bool = False,
+    output_padding: IntOrTuple = 0,
+    norm: Norm | str = Norm.NONE,
+    act: Activation | str = Activation.NONE,
+    placement: Placement | str = Placement.CLASSIC,
+) -> ConvSpec:
+    """Broadcast scalars to ``rank``, fill in the default padding and validate the result."""
+    if rank not in DEFAULT_SPATIAL:
+        raise SpecError(
+            "input_shape", rank, "spatial rank must be 1, 2 or 3 (shape N,C,L / N,C,H,W / N,C,D,H,W)"
+        )
+    _check_positive("in_channels", in_channels)
+    _check_positive("out_channels", out_channels)
+    _check_positive("groups", groups)
+    _check_positive("multiplier", multiplier)
+    k = _broadcast("kernel_size", kernel_size, rank, 1)
+    s = _broadcast("stride", stride, rank, 1)
+    d = _broadcast("dilation", dilation, rank, 1)
+    op = _broadcast("output_padding", output_padding, rank, 0)
+    pad: Padding
+    if padding is None:
+        pad = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d, strict=True))
+    elif isinstance(padding, str):
+        pad = parse_padding(padding)
+        if not isinstance(pad, PaddingMode):
+            pad = _broadcast("padding", pad, rank, 0)
+    else:
+        pad = _broadcast("padding", padding, rank, 0)
+    if pad == PaddingMode.VALID:
+        pad = (0,) * rank
+    spec = ConvSpec(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        kernel_size=k,
+        stride=s,
+        padding=pad,
+        dilation=d,
+        groups=groups,
+        multiplier=multiplier,
+        bias=bias,
+        transposed=transposed,
+        output_padding=op,
+        norm=_choice("norm", Norm, norm),
+        act=_choice("act", Activation, act),
+        placement=_choice("placement", Placement, placement),
+    )
+    validate(spec)
+    return spec
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(field_name: str, enum: type[E], value: E | str) -> E:
+    try:
+        return enum(value)
+    except ValueError:
+        valid = ", ".join(e.value for e in enum)
+        raise SpecError(field_name, value, f"is not one of {valid}") from None
+
+
+def _divisors_in_common(a: int, b: int) -> str:
+    g = math.gcd(a, b)
+    return ", ".join(str(x) for x in range(1, g + 1) if g % x == 0)
+
+
+def validate(spec: ConvSpec, input_shape: Sequence[int] | None = None) -> None:
+    """Raise ``SpecError`` naming the field when ``spec`` is not a layer PyTorch can build."""
+    if spec.in_channels % spec.groups or spec.out_channels % spec.groups:
+        raise SpecError(
+            "groups",
+            spec.groups,
+            f"in_channels {spec.in_channels} and out_channels {spec.out_channels} must both be "
+            f"divisible by groups; valid: {_divisors_in_common(spec.in_channels, spec.out_channels)}",
+        )
+    if spec.padding == PaddingMode.SAME:
+        if spec.transposed:
+            raise SpecError("padding", "same", "is not supported for transposed convs; give integers, e.g. 1")
+        if any(s != 1 for s in spec.stride):
+            raise SpecError(
+                "padding",
+                "same",
+                f"needs stride 1 (got stride {','.join(map(str, spec.stride))}); "
+                "give integer padding for strided convs",
+            )
+    if any(spec.output_padding):
+        if not spec.transposed:
+            raise SpecError(
+                "output_padding",
+                spec.output_padding,
+                "applies to transposed convs only; add --transposed or leave it 0",
+            )
+        for op, s, d in zip(spec.output_padding, spec.stride, spec.dilation, strict=True):
+            if op >= max(s, d):
+                raise SpecError(
+                    "output_padding",
+                    spec.output_padding,
+                    "must be smaller than stride or dilation in each dim "
+                    f"(stride {','.join(map(str, spec.stride))}, "
+                    f"dilation {','.join(map(str, spec.dilation))})",
+                )
+    if input_shape is not None:
+        validate_input_shape(input_shape, spec.in_channels)
+
+
+def validate_input_shape(input_shape: Sequence[int], in_channels: int | None = None) -> None:
+    """An input is ``(N, C, *spatial)`` with 1-3 spatial dims, all positive."""
+    shape = tuple(input_shape)
+    if not 3 <= len(shape) <= 5:
+        raise SpecError(
+            "input_shape",
+            shape,
+            f"has {len(shape)} dims; give N,C plus 1-3 spatial dims, e.g. 1,16,50,129",
+        )
+    if any(v < 1 for v in shape):
+        raise SpecError("input_shape", shape, "all dims must be positive integers")
+    if in_channels is not None and shape[1] != in_channels:
+        raise SpecError(
+            "input_shape",
+            shape,
+            f"has {shape[1]} channels but in_channels is {in_channels}; "
+            f"make dim 1 of the input shape {in_channels}",
+        )
+
+
+def default_input_shape(rank: int, in_channels: int, batch: int = 1) -> tuple[int, ...]:
+    """``(batch, in_channels, *DEFAULT_SPATIAL[rank])``."""
+    return (batch, in_channels, *DEFAULT_SPATIAL[rank])
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_size(field_name: str, text: str) -> int:
+    """Bytes from ``512MiB``, ``2GB``, ``4g`` or a plain byte count."""
+    match = _SIZE.match(text)
+    if not match:
+        raise SpecError(field_name, text, "expected a size such as 512MiB, 2GiB or 4GB")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    prefix = unit[:1] if unit[:1] != "b" else ""
+    scale = 1024 ** ("kmgt".index(prefix) + 1) if "i" in unit else _UNITS[prefix]
+    return int(number * scale)
