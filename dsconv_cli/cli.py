@@ -222,12 +222,12 @@ def compare(
         raise SpecError("min_time", min_time, "must be a positive number of seconds")
     if threads is not None and threads < 1:
         raise SpecError("threads", threads, "must be a positive integer")
+    limit = parse_size("max_memory", max_memory)
     if verify:
         from dsconv_cli.crosscheck import verify as run_verify
 
         comparison = replace(comparison, checks=run_verify(comparison))
     if bench:
-        limit = parse_size("max_memory", max_memory)
         comparison = _timed(comparison, device, dtype, threads, min_time, limit)
     _emit([comparison], output_format, output)
     failed = [ch for ch in comparison.checks if not ch.ok]
@@ -441,6 +441,20 @@ def error_line(message: str) -> None:
     stderr_console().print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
+def usage_message(exc: typer.TyperException) -> str:
+    """``--flag VALUE: why`` for a value Typer refused, else Typer's own message."""
+    param = getattr(exc, "param", None)
+    cause = exc.__cause__
+    errors = getattr(cause, "errors", None)
+    if param is not None and callable(errors):
+        details = errors()
+        if details:
+            flag = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+            reason = str(details[0]["msg"]).removeprefix("Value error, ")
+            return f"{flag} {details[0].get('input')}: {reason}"
+    return exc.format_message()
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (for ``main`` and tests)."""
     command = typer.main.get_command(app)
@@ -450,7 +464,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         error_line(str(exc))
         return exc.exit_code
     except typer.TyperException as exc:  # Click usage errors: bad choices, malformed numbers, unknown flags
-        error_line(exc.format_message())
+        error_line(usage_message(exc))
         return int(getattr(exc, "exit_code", 2))
     except typer.Abort:
         error_line("aborted")

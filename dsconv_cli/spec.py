@@ -331,20 +331,21 @@ def infer_rank(input_shape: Sequence[int] | None, *values: IntOrTuple | str | No
 
 
 def _broadcast(field_name: str, value: IntOrTuple, rank: int, minimum: int) -> tuple[int, ...]:
-    values = _as_tuple(value)
+    given = _as_tuple(value)
+    values = given
     if len(values) == 1:
         values = values * rank
     elif len(values) != rank:
         raise SpecError(
             field_name,
-            values,
+            given,
             f"has {len(values)} values but the input has {rank} spatial dims; "
             f"give 1 value or {rank} (one per spatial dim)",
         )
     for v in values:
         if v < minimum:
             what = "positive integers" if minimum == 1 else "non-negative integers"
-            raise SpecError(field_name, values, f"must be {what}")
+            raise SpecError(field_name, given, f"must be {what}")
     return values
 
 

@@ -1,0 +1,77 @@
+"""Renderers fed literal rows: no torch, exact text."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from rich.console import Console
+
+from dsconv_cli import report, tables
+from dsconv_cli.report import StageRow
+
+
+def _row(variant: str, stage: str, params: int, macs: int, median: float | None = None) -> StageRow:
+    return StageRow(
+        comparison="demo", variant=variant, stage=stage, input_shape=[1, 2, 4], output_shape=[1, 4, 4],
+        params=params, macs=macs, flops=2 * macs, elementwise_ops=0, buffers=0,
+        median_ms=median, iqr_ms=0.01 if median else None, runs=10 if median else None,
+        device="cpu" if median else None, threads=1 if median else None,
+        dtype="float32" if median else None,
+    )  # fmt: skip
+
+
+ROWS = [
+    _row("standard", "standard", 24, 96, 0.5),
+    _row("separable", "depthwise", 6, 24),
+    _row("separable", "pointwise", 8, 32),
+    _row("separable", "total", 14, 56, 0.25),
+]
+
+
+def test_metric_table_pivots_rows_into_columns() -> None:
+    headers, body = report.metric_table(ROWS)
+    assert headers == ["", "standard", "depthwise", "pointwise", "separable"]
+    assert body[0] == ["params", "24", "6", "8", "14"]
+    assert body[1] == ["MACs", "96", "24", "32", "56"]
+    assert body[-1] == ["latency ms", "0.500 ±0.010", "-", "-", "0.250 ±0.010"]
+    # column sums equal totals
+    assert int(body[0][2]) + int(body[0][3]) == int(body[0][4])
+
+
+def test_markdown_table() -> None:
+    text = report.markdown_table(*report.metric_table(ROWS[:1]))
+    assert text.splitlines()[:3] == [
+        "|  | standard |",
+        "| --- | ---: |",
+        "| params | 24 |",
+    ]
+
+
+def test_csv_round_trip_columns() -> None:
+    text = report.to_csv(ROWS)
+    header, first = text.splitlines()[:2]
+    assert header.split(",") == report.CSV_COLUMNS
+    assert first.startswith("demo,standard,standard,1x2x4,1x4x4,24,96,192,0,0,0.5,0.01,10,cpu,1,float32")
+
+
+def test_rich_table_renders_without_colour() -> None:
+    buffer = io.StringIO()
+    Console(file=buffer, width=100, no_color=True).print(tables.rich_table(report.metric_table(ROWS)))
+    lines = buffer.getvalue().splitlines()
+    assert lines[0].split() == ["standard", "depthwise", "pointwise", "separable"]
+    assert lines[2].split() == ["params", "24", "6", "8", "14"]
+
+
+def test_number_formats() -> None:
+    assert report.fmt_int(29_721_600) == "29,721,600"
+    assert report.fmt_shape([1, 32, 50, 129]) == "(1, 32, 50, 129)"
+    assert report.fmt_pct_fewer(656 / 4608) == "85.8% fewer"
+    assert report.fmt_pct_fewer(1.25) == "25.0% more"
+
+
+def test_renderers_do_not_import_torch() -> None:
+    code = "import sys, dsconv_cli.report, dsconv_cli.tables; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
