@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from dsconv_cli.spec import Activation, ConvLayer, DType, Norm, Stage
+from dsconv_cli.spec import Activation, ConvLayer, DType, LayerKind, LayerResult, Norm, StackResult, Stage
 
 _CONV: dict[tuple[bool, int], type[nn.Module]] = {
     (False, 1): nn.Conv1d,
@@ -19,6 +20,11 @@ _CONV: dict[tuple[bool, int], type[nn.Module]] = {
     (True, 3): nn.ConvTranspose3d,
 }
 _NORM: dict[int, type[nn.Module]] = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_POOL: dict[int, type[nn.Module]] = {
+    1: nn.AdaptiveAvgPool1d,
+    2: nn.AdaptiveAvgPool2d,
+    3: nn.AdaptiveAvgPool3d,
+}
 _ACT: dict[Activation, type[nn.Module]] = {
     Activation.RELU: nn.ReLU,
     Activation.RELU6: nn.ReLU6,
@@ -65,3 +71,25 @@ def build_stage(stage: Stage, device: str | torch.device = "cpu") -> nn.Module:
 def build_variant(stages: Sequence[Stage], device: str | torch.device = "cpu") -> nn.Sequential:
     """Stages in order, named by stage (``standard`` or ``depthwise``, ``pointwise``)."""
     return nn.Sequential(OrderedDict((stage.name, build_stage(stage, device)) for stage in stages))
+
+
+def build_layer(layer: LayerResult, column: str, device: str | torch.device = "cpu") -> nn.Module:
+    """One stack layer as it stands in ``column``."""
+    if layer.kind is LayerKind.LINEAR:
+        in_features = math.prod(layer.input_shape[1:])
+        linear = nn.Linear(in_features, layer.output_shape[1], bias=bool(layer.options.get("bias", False)),
+                           device=device)  # fmt: skip
+        return nn.Sequential(nn.Flatten(1), linear)
+    if layer.kind is LayerKind.GLOBAL_AVG_POOL:
+        return _POOL[len(layer.input_shape) - 2](1)
+    return build_variant(layer.stages(column), device)
+
+
+def build_stack(stack: StackResult, column: str, device: str | torch.device = "cpu") -> nn.Sequential:
+    """A whole column of a stack as one module."""
+    return nn.Sequential(
+        OrderedDict(
+            (f"{i}_{layer.name.replace('.', '_')}", build_layer(layer, column, device))
+            for i, layer in enumerate(stack.layers)
+        )
+    )

@@ -6,30 +6,43 @@ Only this module prints or exits. torch is imported inside the code paths that n
 
 from __future__ import annotations
 
+import glob
 import io
+import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, RenderableType
 
 from dsconv_cli import __version__, counting, report, tables
-from dsconv_cli.errors import CheckFailed, DsconvError, MemoryLimitError, SpecError, format_value
+from dsconv_cli.errors import (
+    CheckFailed,
+    ConfigError,
+    DsconvError,
+    MemoryLimitError,
+    SpecError,
+    format_value,
+)
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
     DEFAULT_OUT_CHANNELS,
     Activation,
     Comparison,
+    ConfigReport,
     Device,
     DType,
+    Latency,
     Norm,
     OutputFormat,
     Placement,
+    StackResult,
     default_input_shape,
     infer_rank,
     parse_ints,
@@ -38,6 +51,9 @@ from dsconv_cli.spec import (
     resolve_spec,
     validate_input_shape,
 )
+
+if TYPE_CHECKING:
+    from dsconv_cli.config import Config
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 a requested check failed, 2 bad input, 3 environment."
 
@@ -73,12 +89,88 @@ def root(
     """What does this conv layer cost, and what would a depthwise-separable one cost instead?"""
 
 
-# --- compare ------------------------------------------------------------------------------------
+# --- shared options -----------------------------------------------------------------------------
 
 LAYER = "Layer"
 INPUT = "Input"
 OUTPUT = "Output"
 TIMING = "Timing"
+CONFIG = "Config and CI"
+
+FormatOpt = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", help="Write to FILE (atomically) instead of stdout.", rich_help_panel=OUTPUT,
+                 show_default=False, dir_okay=False),
+]  # fmt: skip
+VerifyOpt = Annotated[
+    bool, typer.Option("--verify", help="Cross-check every count against PyTorch and fvcore; exit 1 on any "
+                       "disagreement.", rich_help_panel=OUTPUT),
+]  # fmt: skip
+BenchOpt = Annotated[
+    bool, typer.Option("--bench/--no-bench", help="Time both variants.", rich_help_panel=TIMING)
+]
+DeviceOpt = Annotated[Device, typer.Option(help="auto = cuda when present.", rich_help_panel=TIMING)]
+DTypeOpt = Annotated[DType, typer.Option(help="Timing dtype.", rich_help_panel=TIMING)]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="Intra-op threads [default: PyTorch's own].", rich_help_panel=TIMING,
+                             show_default=False),
+]  # fmt: skip
+MinTimeOpt = Annotated[
+    float, typer.Option("--min-time", help="Seconds of timed runs per measurement.", rich_help_panel=TIMING)
+]
+MaxMemoryOpt = Annotated[
+    str, typer.Option("--max-memory", help="Refuse to time if the tensors would need more than this.",
+                      rich_help_panel=TIMING),
+]  # fmt: skip
+BaselineOpt = Annotated[
+    Path | None, typer.Option("--baseline", help="An earlier --format json report to compare totals with.",
+                              rich_help_panel=CONFIG, show_default=False, dir_okay=False),
+]  # fmt: skip
+MaxIncreaseOpt = Annotated[
+    float | None, typer.Option("--max-increase", help="Fail when a total's params or MACs grew more than PCT "
+                               "percent over --baseline.", rich_help_panel=CONFIG, show_default=False),
+]  # fmt: skip
+MaxPointsOpt = Annotated[
+    int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)
+]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options shared by ``compare`` and ``report``."""
+
+    output_format: OutputFormat
+    output: Path | None
+    verify: bool
+    bench: bool
+    device: Device
+    dtype: DType
+    threads: int | None
+    min_time: float
+    max_memory: int
+    baseline: Path | None = None
+    max_increase: float | None = None
+    max_points: int = 10_000
+
+    def check(self) -> None:
+        """Refuse bad values before any work is done."""
+        _check_output_path(self.output)
+        if self.min_time <= 0:
+            raise SpecError("min_time", self.min_time, "must be a positive number of seconds")
+        if self.threads is not None and self.threads < 1:
+            raise SpecError("threads", self.threads, "must be a positive integer")
+        if self.max_points < 1:
+            raise SpecError("max_points", self.max_points, "must be a positive integer")
+        if self.max_increase is not None and self.max_increase < 0:
+            raise SpecError("max_increase", self.max_increase, "must be a non-negative percentage")
+        if self.max_increase is not None and self.baseline is None:
+            raise SpecError("max_increase", self.max_increase, "needs --baseline OLD.json to compare with")
+
+
+# --- compare ------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -94,15 +186,29 @@ def compare(
         ),
     ] = None,
     out_channels: Annotated[
-        int, typer.Option("--out-channels", "-o", help="Output channels.", rich_help_panel=LAYER)
-    ] = DEFAULT_OUT_CHANNELS,
-    kernel_size: Annotated[
-        str,
+        int | None,
         typer.Option(
-            "--kernel-size", "-k", help="Kernel: 3 or 3,5 (one per spatial dim).", rich_help_panel=LAYER
+            "--out-channels",
+            "-o",
+            help="Output channels [default: 32].",
+            rich_help_panel=LAYER,
+            show_default=False,
         ),
-    ] = "3",
-    stride: Annotated[str, typer.Option(help="Stride: 1 or 1,2.", rich_help_panel=LAYER)] = "1",
+    ] = None,
+    kernel_size: Annotated[
+        str | None,
+        typer.Option(
+            "--kernel-size",
+            "-k",
+            help="Kernel: 3 or 3,5 (one per spatial dim) [default: 3].",
+            rich_help_panel=LAYER,
+            show_default=False,
+        ),
+    ] = None,
+    stride: Annotated[
+        str | None,
+        typer.Option(help="Stride: 1 or 1,2 [default: 1].", rich_help_panel=LAYER, show_default=False),
+    ] = None,
     padding: Annotated[
         str | None,
         typer.Option(
@@ -111,31 +217,70 @@ def compare(
             show_default=False,
         ),
     ] = None,
-    dilation: Annotated[str, typer.Option(help="Dilation: 1 or 2,1.", rich_help_panel=LAYER)] = "1",
-    groups: Annotated[int, typer.Option(help="Groups of the standard conv.", rich_help_panel=LAYER)] = 1,
-    multiplier: Annotated[
-        int, typer.Option(help="Depth multiplier of the depthwise stage.", rich_help_panel=LAYER)
-    ] = 1,
-    bias: Annotated[
-        bool, typer.Option("--bias/--no-bias", help="Bias on every conv.", rich_help_panel=LAYER)
-    ] = False,
-    transposed: Annotated[
-        bool, typer.Option("--transposed", help="Transposed convs (ConvTranspose*d).", rich_help_panel=LAYER)
-    ] = False,
-    output_padding: Annotated[
-        str, typer.Option(help="Output padding of transposed convs: 0 or 0,1.", rich_help_panel=LAYER)
-    ] = "0",
-    norm: Annotated[Norm, typer.Option(help="Normalisation after convs.", rich_help_panel=LAYER)] = Norm.NONE,
-    act: Annotated[Activation, typer.Option(help="Activation after convs.", rich_help_panel=LAYER)] = (
-        Activation.NONE
-    ),
-    placement: Annotated[
-        Placement,
+    dilation: Annotated[
+        str | None,
+        typer.Option(help="Dilation: 1 or 2,1 [default: 1].", rich_help_panel=LAYER, show_default=False),
+    ] = None,
+    groups: Annotated[
+        int | None,
         typer.Option(
-            help="classic: dw → pw → norm → act; mobilenet: norm + act after each stage.",
-            rich_help_panel=LAYER,
+            help="Groups of the standard conv [default: 1].", rich_help_panel=LAYER, show_default=False
         ),
-    ] = Placement.CLASSIC,
+    ] = None,
+    multiplier: Annotated[
+        int | None,
+        typer.Option(
+            help="Depth multiplier of the depthwise stage [default: 1].",
+            rich_help_panel=LAYER,
+            show_default=False,
+        ),
+    ] = None,
+    bias: Annotated[
+        bool | None,
+        typer.Option(
+            "--bias/--no-bias",
+            help="Bias on every conv [default: no bias].",
+            rich_help_panel=LAYER,
+            show_default=False,
+        ),
+    ] = None,
+    transposed: Annotated[
+        bool | None,
+        typer.Option(
+            "--transposed/--no-transposed",
+            help="Transposed convs (ConvTranspose*d) [default: no].",
+            rich_help_panel=LAYER,
+            show_default=False,
+        ),
+    ] = None,
+    output_padding: Annotated[
+        str | None,
+        typer.Option(
+            help="Output padding of transposed convs: 0 or 0,1 [default: 0].",
+            rich_help_panel=LAYER,
+            show_default=False,
+        ),
+    ] = None,
+    norm: Annotated[
+        Norm | None,
+        typer.Option(
+            help="Normalisation after convs [default: none].", rich_help_panel=LAYER, show_default=False
+        ),
+    ] = None,
+    act: Annotated[
+        Activation | None,
+        typer.Option(
+            help="Activation after convs [default: none].", rich_help_panel=LAYER, show_default=False
+        ),
+    ] = None,
+    placement: Annotated[
+        Placement | None,
+        typer.Option(
+            help="classic: dw → pw → norm → act; mobilenet: norm + act after each stage [default: classic].",
+            rich_help_panel=LAYER,
+            show_default=False,
+        ),
+    ] = None,
     input_shape: Annotated[
         str | None,
         typer.Option(
@@ -149,149 +294,117 @@ def compare(
         int | None,
         typer.Option(help="Override N of the input shape.", rich_help_panel=INPUT, show_default=False),
     ] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)
-    ] = OutputFormat.TABLE,
-    output: Annotated[
+    config_file: Annotated[
         Path | None,
         typer.Option(
-            "--output",
-            help="Write to FILE (atomically) instead of stdout.",
-            rich_help_panel=OUTPUT,
+            "--config",
+            help="A YAML config (layers, sweep, budgets); layer flags "
+            "override a single-layer config's values.",
+            rich_help_panel=CONFIG,
             show_default=False,
             dir_okay=False,
         ),
     ] = None,
-    verify: Annotated[
-        bool,
+    plot: Annotated[
+        Path | None,
         typer.Option(
-            "--verify",
-            help="Cross-check every count against PyTorch and fvcore; exit 1 on any disagreement.",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = False,
-    bench: Annotated[
-        bool, typer.Option("--bench/--no-bench", help="Time both variants.", rich_help_panel=TIMING)
-    ] = True,
-    device: Annotated[Device, typer.Option(help="auto = cuda when present.", rich_help_panel=TIMING)] = (
-        Device.AUTO
-    ),
-    dtype: Annotated[DType, typer.Option(help="Timing dtype.", rich_help_panel=TIMING)] = DType.FLOAT32,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            help="Intra-op threads [default: PyTorch's own].", rich_help_panel=TIMING, show_default=False
+            "--plot",
+            help="Draw a sweep's MAC ratio to FILE.png or FILE.svg (needs the plot extra).",
+            rich_help_panel=CONFIG,
+            show_default=False,
+            dir_okay=False,
         ),
     ] = None,
-    min_time: Annotated[
-        float, typer.Option("--min-time", help="Seconds of timed runs per variant.", rich_help_panel=TIMING)
-    ] = 0.5,
-    max_memory: Annotated[
-        str,
-        typer.Option(
-            "--max-memory",
-            help="Refuse to time if the tensors would need more than this.",
-            rich_help_panel=TIMING,
-        ),
-    ] = "2GiB",
+    output_format: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
+    verify: VerifyOpt = False,
+    bench: BenchOpt = True,
+    device: DeviceOpt = Device.AUTO,
+    dtype: DTypeOpt = DType.FLOAT32,
+    threads: ThreadsOpt = None,
+    min_time: MinTimeOpt = 0.5,
+    max_memory: MaxMemoryOpt = "2GiB",
+    baseline: BaselineOpt = None,
+    max_increase: MaxIncreaseOpt = None,
+    max_points: MaxPointsOpt = 10_000,
 ) -> None:
     """Count and time a conv layer against its depthwise-separable pair.
 
     Example: dsconv compare -i 64 -o 128 -k 5 --stride 2 --input-shape 8,64,56,56
     """
-    comparison = _comparison_from_flags(
-        in_channels=in_channels,
-        out_channels=out_channels,
-        kernel_size=kernel_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        multiplier=multiplier,
-        bias=bias,
-        transposed=transposed,
-        output_padding=output_padding,
-        norm=norm,
-        act=act,
-        placement=placement,
-        input_shape=input_shape,
-        batch=batch,
-    )
-    _check_output_path(output)
-    if min_time <= 0:
-        raise SpecError("min_time", min_time, "must be a positive number of seconds")
-    if threads is not None and threads < 1:
-        raise SpecError("threads", threads, "must be a positive integer")
-    limit = parse_size("max_memory", max_memory)
+    options = RunOptions(
+        output_format, output, verify, bench, device, dtype, threads, min_time,
+        parse_size("max_memory", max_memory), baseline, max_increase, max_points,
+    )  # fmt: skip
+    options.check()
+    layer = _layer_flags(
+        in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride,
+        padding=padding, dilation=dilation, groups=groups, multiplier=multiplier, bias=bias,
+        transposed=transposed, output_padding=output_padding, norm=norm, act=act, placement=placement,
+    )  # fmt: skip
+    shape = _input_shape_flag(input_shape, batch)
+    if config_file is not None:
+        _compare_config(config_file, layer, shape, batch, plot, options)
+        return
+    if plot is not None:
+        raise SpecError("plot", plot, "draws a sweep; give a --config file with a sweep")
+    if options.baseline is not None:
+        raise SpecError("baseline", options.baseline, "compares config totals; give a --config file")
+    comparison = _comparison_from_flags(layer, shape, batch)
     if verify:
         from dsconv_cli.crosscheck import verify as run_verify
 
         comparison = replace(comparison, checks=run_verify(comparison))
     if bench:
-        comparison = _timed(comparison, device, dtype, threads, min_time, limit)
-    _emit([comparison], output_format, output)
+        comparison = _time_comparison(comparison, options)
+    _emit(_render_comparisons([comparison], output_format), output)
     failed = [ch for ch in comparison.checks if not ch.ok]
     if failed:
         first = failed[0]
         raise CheckFailed(
             f"cross-check failed: {len(failed)} disagreement(s); first: {first.stage} {first.quantity} "
-            f"dsconv {format_value(first.analytic)} vs {first.source} "
-            f"{format_value(first.reference)}"
+            f"dsconv {format_value(first.analytic)} vs {first.source} {format_value(first.reference)}"
         )
 
 
-def _comparison_from_flags(
-    *,
-    in_channels: int | None,
-    out_channels: int,
-    kernel_size: str,
-    stride: str,
-    padding: str | None,
-    dilation: str,
-    groups: int,
-    multiplier: int,
-    bias: bool,
-    transposed: bool,
-    output_padding: str,
-    norm: Norm,
-    act: Activation,
-    placement: Placement,
-    input_shape: str | None,
-    batch: int | None,
-) -> Comparison:
-    k = parse_ints("kernel_size", kernel_size)
-    s = parse_ints("stride", stride)
-    d = parse_ints("dilation", dilation)
-    op = parse_ints("output_padding", output_padding)
-    pad = parse_padding(padding) if padding is not None else None
+def _layer_flags(**raw: Any) -> dict[str, Any]:
+    """The layer flags the user gave, parsed; absent ones are left out (so a config keeps its values)."""
+    parsers: dict[str, Callable[[str], Any]] = {
+        "kernel_size": lambda v: parse_ints("kernel_size", v),
+        "stride": lambda v: parse_ints("stride", v),
+        "dilation": lambda v: parse_ints("dilation", v),
+        "output_padding": lambda v: parse_ints("output_padding", v),
+        "padding": parse_padding,
+    }
+    given = {}
+    for key, value in raw.items():
+        if value is not None:
+            given[key] = parsers[key](value) if key in parsers else value
+    return given
+
+
+def _input_shape_flag(text: str | None, batch: int | None) -> tuple[int, ...] | None:
     if batch is not None and batch < 1:
         raise SpecError("batch", batch, "must be a positive integer")
-    notes: list[str] = []
-    shape: tuple[int, ...] | None = None
-    if input_shape is not None:
-        shape = parse_ints("input_shape", input_shape)
-        validate_input_shape(shape)
-        if batch is not None:
-            shape = (batch, *shape[1:])
-    rank = infer_rank(shape, k, s, d, op, pad)
-    channels = in_channels if in_channels is not None else (shape[1] if shape else DEFAULT_IN_CHANNELS)
-    spec = resolve_spec(
-        rank=rank,
-        in_channels=channels,
-        out_channels=out_channels,
-        kernel_size=k,
-        stride=s,
-        padding=pad,
-        dilation=d,
-        groups=groups,
-        multiplier=multiplier,
-        bias=bias,
-        transposed=transposed,
-        output_padding=op,
-        norm=norm,
-        act=act,
-        placement=placement,
+    if text is None:
+        return None
+    shape = parse_ints("input_shape", text)
+    validate_input_shape(shape)
+    return (batch, *shape[1:]) if batch is not None else shape
+
+
+def _comparison_from_flags(
+    layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None
+) -> Comparison:
+    options = dict(layer)
+    in_channels = options.pop("in_channels", None)
+    options.setdefault("out_channels", DEFAULT_OUT_CHANNELS)
+    rank = infer_rank(
+        shape, *(options.get(k) for k in ("kernel_size", "stride", "dilation", "output_padding", "padding"))
     )
+    channels = in_channels if in_channels is not None else (shape[1] if shape else DEFAULT_IN_CHANNELS)
+    spec = resolve_spec(rank=rank, in_channels=channels, **options)
+    notes: list[str] = []
     if shape is None:
         shape = default_input_shape(rank, channels, batch or 1)
         default = report.fmt_shape(shape)
@@ -299,76 +412,273 @@ def _comparison_from_flags(
     return counting.compare(spec, shape, notes)
 
 
-def _timed(
-    comparison: Comparison, device: Device, dtype: DType, threads: int | None, min_time: float, limit: int
-) -> Comparison:
-    needed = counting.timing_bytes(comparison, dtype)
-    if needed > limit:
-        raise MemoryLimitError(
-            f"--max-memory {_fmt_bytes(limit)}: timing this layer needs about {_fmt_bytes(needed)} "
-            f"({dtype.value}); raise --max-memory, shrink --input-shape or use --no-bench"
+# --- configs ------------------------------------------------------------------------------------
+
+
+def _compare_config(
+    path: Path,
+    layer: dict[str, Any],
+    shape: tuple[int, ...] | None,
+    batch: int | None,
+    plot: Path | None,
+    options: RunOptions,
+) -> None:
+    from dsconv_cli import config as config_module
+    from dsconv_cli import plot as plot_module
+
+    if plot is not None:
+        plot_module.check_target(plot)
+        _check_output_path(plot, "plot")
+    cfg = config_module.load(path)
+    if layer and len(cfg.layers) != 1:
+        raise ConfigError(
+            f"{path}: layer flags ({', '.join('--' + k.replace('_', '-') for k in layer)}) override "
+            f"single-layer configs only; this one has {len(cfg.layers)} layers"
         )
+    if shape is None and batch is not None:
+        shape = (batch, *cfg.input_shape[1:])
+    baseline = _load_baseline(options.baseline)
+    result = _run_config(cfg, options, overrides=layer, input_shape=shape, baseline=baseline)
+    if plot is not None:
+        if not result.sweep:
+            raise SpecError("plot", plot, f"draws a sweep, and {path} has no sweep")
+        plot_module.plot_sweep(plot, result.name, result.stacks, list(result.sweep))
+        stderr_console().print(f"wrote {plot}", markup=False)
+    _emit(_render_configs([result], options), options.output)
+    if not result.ok:
+        raise CheckFailed(_failure_summary([result]))
+
+
+@app.command("report")
+def report_command(
+    files: Annotated[list[str], typer.Argument(help="Config files; globs such as 'configs/*.yaml' welcome.")],
+    output_format: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
+    verify: VerifyOpt = False,
+    bench: BenchOpt = True,
+    device: DeviceOpt = Device.AUTO,
+    dtype: DTypeOpt = DType.FLOAT32,
+    threads: ThreadsOpt = None,
+    min_time: MinTimeOpt = 0.5,
+    max_memory: MaxMemoryOpt = "2GiB",
+    baseline: BaselineOpt = None,
+    max_increase: MaxIncreaseOpt = None,
+    max_points: MaxPointsOpt = 10_000,
+) -> None:
+    """Run many config files for CI: each one's tables and budgets, then one summary.
+
+    Example: dsconv report configs/*.yaml --no-bench --format markdown
+    """
+    from dsconv_cli import config as config_module
+
+    options = RunOptions(
+        output_format, output, verify, bench, device, dtype, threads, min_time,
+        parse_size("max_memory", max_memory), baseline, max_increase, max_points,
+    )  # fmt: skip
+    options.check()
+    old = _load_baseline(baseline)
+    broken: list[str] = []
+    results: list[ConfigReport] = []
+    for path in _expand(files):
+        try:
+            results.append(_run_config(config_module.load(path), options, baseline=old))
+        except ConfigError as error:
+            broken.extend(error.messages)
+    if results:
+        rendered = _render_configs(results, options)
+        if output_format is OutputFormat.TABLE and len(results) > 1:
+            assert isinstance(rendered, list)
+            rendered.append(tables.rich_table(_summary_table(results), title="summary"))
+        _emit(rendered, output)
+    for message in broken:
+        error_line(message)
+    if broken:
+        raise ConfigError(f"{len(broken)} problem(s) in the config files above; nothing was checked for them")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise CheckFailed(_failure_summary(results))
+    stderr_console().print(f"{len(results)} config(s) passed", markup=False)
+
+
+def _expand(patterns: Sequence[str]) -> list[str]:
+    """Each argument as given, or the files its glob matches (sorted)."""
+    paths: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else []
+        paths.extend(matches or [pattern])
+    return paths
+
+
+def _load_baseline(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from dsconv_cli.budgets import baseline_totals
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--baseline {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--baseline {path}: not readable JSON: {exc}") from None
+    return baseline_totals(document, str(path))
+
+
+def _run_config(
+    cfg: Config,
+    options: RunOptions,
+    *,
+    overrides: dict[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    baseline: dict[str, Any] | None = None,
+) -> ConfigReport:
+    from dsconv_cli.evaluate import count_config, evaluate
+
+    stacks = count_config(cfg, overrides=overrides, input_shape=input_shape, max_points=options.max_points)
+    time_stack = None
+    if options.bench:
+        time_stack = _stack_timer(cfg, stacks, options)
+    cross_check = _stack_cross_check if options.verify else None
+    return evaluate(
+        cfg, stacks, time_stack=time_stack, cross_check=cross_check, baseline=baseline,
+        max_increase=options.max_increase,
+    )  # fmt: skip
+
+
+MAX_TIMED_POINTS = 64
+
+
+def _stack_timer(
+    cfg: Config, stacks: Sequence[StackResult], options: RunOptions
+) -> Callable[..., StackResult]:
+    if len(stacks) > MAX_TIMED_POINTS:
+        raise SpecError(
+            "bench", True, f"{cfg.path} sweeps {len(stacks)} points, too many to time (at most "
+            f"{MAX_TIMED_POINTS}); use --no-bench to count them",
+        )  # fmt: skip
+    for stack in stacks:
+        needed = counting.stack_timing_bytes(stack, options.dtype)
+        if needed > options.max_memory:
+            raise _memory_error(options.max_memory, needed, options.dtype, f"{cfg.path} ")
     from dsconv_cli import timing
 
-    resolved = timing.resolve_device(device)
-    n_threads = threads if threads is not None else timing.default_threads()
-    err = stderr_console()
-    with _progress(err, total=2) as step:
+    settings = _settings(options)
+
+    def run(stack: StackResult) -> StackResult:
+        label = f"{stack.name} {report.point_label(stack.point)}".strip()
+        with _progress(stderr_console(), timing.stack_steps(stack)) as step:
+            return timing.time_stack(stack, settings, on_step=lambda what: step(f"{label}: timing {what}"))
+
+    return run
+
+
+def _stack_cross_check(stack: StackResult) -> list[str]:
+    from dsconv_cli.crosscheck import verify_stack
+
+    return [
+        f"{stack.name}: cross-check {ch.stage} {ch.quantity}: dsconv {format_value(ch.analytic)} vs "
+        f"{ch.source} {format_value(ch.reference)}"
+        for ch in verify_stack(stack)
+        if not ch.ok
+    ]
+
+
+def _failure_summary(results: Sequence[ConfigReport]) -> str:
+    lines = [line for r in results for line in r.failures]
+    more = f" (+{len(lines) - 1} more above)" if len(lines) > 1 else ""
+    return f"{lines[0]}{more}"
+
+
+def _summary_table(results: Sequence[ConfigReport]) -> report.MetricTable:
+    headers = ["config", "points", "std params", "sep params", "std MACs", "sep MACs", "budgets", "verdict"]
+    body = []
+    for r in results:
+        first = r.stacks[0]
+        sweep = len(r.stacks) > 1
+        body.append([
+            r.name,
+            str(len(r.stacks)),
+            "-" if sweep else report.fmt_si(first.total("standard", "params")),
+            "-" if sweep else report.fmt_si(first.total("separable", "params")),
+            "-" if sweep else report.fmt_si(first.total("standard", "macs")),
+            "-" if sweep else report.fmt_si(first.total("separable", "macs")),
+            f"{sum(b.ok for b in r.budgets)}/{len(r.budgets)}",
+            "pass" if r.ok else "FAIL",
+        ])  # fmt: skip
+    return report.stacked_headers(headers), body
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+
+def _settings(options: RunOptions) -> Any:
+    from dsconv_cli import timing
+
+    device = timing.resolve_device(options.device)
+    threads = options.threads if options.threads is not None else timing.default_threads()
+    return timing.TimingSettings(device, options.dtype, threads, options.min_time)
+
+
+def _memory_error(limit: int, needed: int, dtype: DType, what: str = "") -> MemoryLimitError:
+    return MemoryLimitError(
+        f"--max-memory {_fmt_bytes(limit)}: timing {what}this layer needs about {_fmt_bytes(needed)} "
+        f"({dtype.value}); raise --max-memory, shrink --input-shape or use --no-bench"
+    )
+
+
+def _time_comparison(comparison: Comparison, options: RunOptions) -> Comparison:
+    needed = counting.timing_bytes(comparison, options.dtype)
+    if needed > options.max_memory:
+        raise _memory_error(options.max_memory, needed, options.dtype)
+    from dsconv_cli import timing
+
+    settings = _settings(options)
+    label = f"on {settings.device} ({options.dtype.value})"
+    latency: dict[str, Latency] = {}
+    with _progress(stderr_console(), total=2) as step:
         latency = timing.time_comparison(
-            comparison,
-            device=resolved,
-            dtype=dtype,
-            threads=n_threads,
-            min_time=min_time,
-            on_variant=lambda name: step(f"timing {name} on {resolved} ({dtype.value})"),
+            comparison, settings, on_step=lambda name: step(f"timing {name} {label}")
         )
     return replace(comparison, latency=latency)
 
 
-class _progress:
+@contextmanager
+def _progress(console: Console, total: int) -> Iterator[Callable[[str], None]]:
     """A transient Rich progress bar on stderr (silent when stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-    def __init__(self, console: Console, total: int) -> None:
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    )  # fmt: skip
+    task = progress.add_task("", total=total)
+    started = False
 
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            console=console,
-            transient=True,
-            disable=not console.is_terminal,
-        )
-        self._task = self._progress.add_task("", total=total)
-        self._started = False
+    def step(description: str) -> None:
+        nonlocal started
+        if started:
+            progress.advance(task)
+        started = True
+        progress.update(task, description=description)
 
-    def __enter__(self) -> Callable[[str], None]:
-        self._progress.start()
-        return self._step
-
-    def _step(self, description: str) -> None:
-        if self._started:
-            self._progress.advance(self._task)
-        self._started = True
-        self._progress.update(self._task, description=description)
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+    with progress:
+        yield step
 
 
 def _fmt_bytes(n: int) -> str:
     value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
+    return f"{value:.1f} TiB"
 
 
 # --- output -------------------------------------------------------------------------------------
 
+Rendered = str | list[RenderableType]
 
-def _render(comparisons: Sequence[Comparison], fmt: OutputFormat) -> str | list[RenderableType]:
+
+def _render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> Rendered:
     if fmt is OutputFormat.JSON:
         return report.to_json(report.document([report.comparison_dict(c) for c in comparisons]))
     if fmt is OutputFormat.CSV:
@@ -386,8 +696,88 @@ def _render(comparisons: Sequence[Comparison], fmt: OutputFormat) -> str | list[
     ]
 
 
-def _emit(comparisons: Sequence[Comparison], fmt: OutputFormat, output: Path | None) -> None:
-    rendered = _render(comparisons, fmt)
+TABLE_MAX_ROWS = 50
+
+
+def _render_configs(results: Sequence[ConfigReport], options: RunOptions) -> Rendered:
+    fmt = options.output_format
+    if fmt is OutputFormat.JSON:
+        return report.to_json(report.document(configs=[report.config_dict(r) for r in results]))
+    if fmt is OutputFormat.CSV:
+        return report.to_config_csv(results)
+    if fmt is OutputFormat.MARKDOWN:
+        return "\n".join(report.config_markdown(r, options.max_increase) for r in results)
+    out: list[RenderableType] = []
+    for r in results:
+        out.extend(_config_view(r, options.max_increase))
+    return out
+
+
+def _config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableType]:
+    from rich.text import Text
+
+    parts: list[RenderableType] = []
+    if r.sweep:
+        keys = list(r.sweep)
+        headers, body = report.sweep_table(r.stacks, keys, exact=False)
+        title = f"{r.name}: {len(r.stacks)} sweep points ({r.path})"
+        parts.append(tables.rich_table((headers, body[:TABLE_MAX_ROWS]), title=title))
+        if len(body) > TABLE_MAX_ROWS:
+            parts.append(
+                Text(f"  … {len(body) - TABLE_MAX_ROWS} more points; --format csv or json lists all")
+            )
+        parts.append(_sweep_picture(r, keys))
+    else:
+        (stack,) = r.stacks
+        title = f"{r.name}: input {report.fmt_shape(stack.input_shape)} ({r.path})"
+        parts.append(
+            tables.stack_view(title, report.layer_table(stack, exact=False), report.stack_summary(stack))
+        )
+    if r.budgets:
+        parts.extend(_budget_view(r))
+    if r.deltas:
+        parts.append(
+            tables.rich_table(report.baseline_table(r.deltas, max_increase), title="against the baseline")
+        )
+    verdict = "PASS" if r.ok else "FAIL"
+    parts.append(Text(f"{verdict}: {r.name}", style="bold green" if r.ok else "bold red"))
+    parts.extend(Text(f"  {line}") for line in r.failures)
+    return parts
+
+
+def _budget_view(r: ConfigReport) -> list[RenderableType]:
+    """All budget checks of a single stack; for a sweep, the failing ones and a count."""
+    from rich.text import Text
+
+    if not r.sweep:
+        return [tables.rich_table(report.budget_table(r.budgets), title="budgets")]
+    failing = [b for b in r.budgets if not b.ok]
+    parts: list[RenderableType] = [Text(f"budgets: {len(r.budgets) - len(failing)} of {len(r.budgets)} "
+                                        "checks over all points pass")]  # fmt: skip
+    if failing:
+        parts.append(tables.rich_table(report.budget_table(failing), title="failing budgets"))
+    return parts
+
+
+def _sweep_picture(r: ConfigReport, keys: list[str]) -> RenderableType:
+    from rich.text import Text
+
+    if len(r.stacks) > TABLE_MAX_ROWS * 4:
+        return Text(f"  ({len(r.stacks)} points: too many to draw here; use --plot)")
+    ratios = [s.ratio("macs") for s in r.stacks]
+    if len(keys) == 2:
+        rows = list(dict.fromkeys(report.fmt_value(s.point[keys[0]]) for s in r.stacks))
+        cols = list(dict.fromkeys(report.fmt_value(s.point[keys[1]]) for s in r.stacks))
+        cells = {
+            (report.fmt_value(s.point[keys[0]]), report.fmt_value(s.point[keys[1]])): ratio
+            for s, ratio in zip(r.stacks, ratios, strict=True)
+        }
+        return tables.heatmap("MAC ratio (separable / standard)", keys[0], keys[1], cells, rows, cols)
+    labels = [report.point_label(s.point) for s in r.stacks]
+    return tables.bars("MAC ratio (separable / standard)", labels, ratios)
+
+
+def _emit(rendered: Rendered, output: Path | None) -> None:
     if output is None:
         if isinstance(rendered, str):
             sys.stdout.write(rendered)
@@ -407,16 +797,16 @@ def _emit(comparisons: Sequence[Comparison], fmt: OutputFormat, output: Path | N
     stderr_console().print(f"wrote {output}", markup=False)
 
 
-def _check_output_path(output: Path | None) -> None:
+def _check_output_path(output: Path | None, field: str = "output") -> None:
     if output is None:
         return
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
-        raise SpecError("output", output, f"directory {parent} does not exist")
+        raise SpecError(field, output, f"directory {parent} does not exist")
     if output.is_dir():
-        raise SpecError("output", output, "is a directory; give a file path")
+        raise SpecError(field, output, "is a directory; give a file path")
     if not os.access(parent, os.W_OK):
-        raise SpecError("output", output, f"directory {parent} is not writable")
+        raise SpecError(field, output, f"directory {parent} is not writable")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -433,7 +823,22 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-# --- entry point ---------------------------------------------------------------------------------
+# --- schema -------------------------------------------------------------------------------------
+
+
+@app.command()
+def schema(output: OutputOpt = None) -> None:
+    """Print the JSON Schema of config files, for editors that validate and complete YAML.
+
+    Example: dsconv schema --output dsconv.schema.json
+    """
+    from dsconv_cli.config import json_schema
+
+    _check_output_path(output)
+    _emit(json.dumps(json_schema(), indent=2) + "\n", output)
+
+
+# --- entry point --------------------------------------------------------------------------------
 
 
 def error_line(message: str) -> None:
@@ -444,8 +849,7 @@ def error_line(message: str) -> None:
 def usage_message(exc: typer.TyperException) -> str:
     """``--flag VALUE: why`` for a value Typer refused, else Typer's own message."""
     param = getattr(exc, "param", None)
-    cause = exc.__cause__
-    errors = getattr(cause, "errors", None)
+    errors = getattr(exc.__cause__, "errors", None)
     if param is not None and callable(errors):
         details = errors()
         if details:
@@ -460,6 +864,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result: Any = command.main(args=argv, prog_name="dsconv", standalone_mode=False)
+    except ConfigError as exc:
+        for message in exc.messages:
+            error_line(message)
+        return exc.exit_code
     except DsconvError as exc:
         error_line(str(exc))
         return exc.exit_code

@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
-from dsconv_cli.errors import SpecError
+from dsconv_cli.errors import LayerError, SpecError
 from dsconv_cli.spec import (
     Activation,
     Comparison,
     ConvLayer,
     ConvSpec,
     DType,
+    LayerDecl,
+    LayerKind,
+    LayerResult,
     LayerStats,
     Norm,
     PaddingMode,
+    StackResult,
     Stage,
     VariantStats,
+    resolve_spec,
     validate,
 )
 
@@ -155,4 +161,100 @@ def timing_bytes(comparison: Comparison, dtype: DType) -> int:
     for variant in (comparison.standard, comparison.separable):
         for stage in variant.stages:
             elements += math.prod(stage.output_shape) + stage.params + stage.buffers
+    return elements * dtype.itemsize
+
+
+# --- stacks ----------------------------------------------------------------------------------------
+
+
+def linear_stats(name: str, input_shape: Sequence[int], out_features: int, bias: bool) -> LayerStats:
+    """Flatten then ``nn.Linear``: params ``in*out`` (+ ``out``), MACs ``N*in*out``, bias apart."""
+    n = input_shape[0]
+    in_features = math.prod(input_shape[1:])
+    return LayerStats(
+        name=name,
+        input_shape=tuple(input_shape),
+        output_shape=(n, out_features),
+        params=in_features * out_features + (out_features if bias else 0),
+        macs=n * in_features * out_features,
+        elementwise_ops=n * out_features if bias else 0,
+    )
+
+
+def global_avg_pool_stats(name: str, input_shape: Sequence[int]) -> LayerStats:
+    """Average over all spatial positions: one add per input element (elementwise work, no MACs)."""
+    n, c, *spatial = input_shape
+    return LayerStats(
+        name=name,
+        input_shape=tuple(input_shape),
+        output_shape=(n, c, *([1] * len(spatial))),
+        params=0,
+        macs=0,
+        elementwise_ops=math.prod(input_shape),
+    )
+
+
+def count_layer(decl: LayerDecl, input_shape: Sequence[int]) -> LayerResult:
+    """Count one declared layer on ``input_shape``; errors name the layer's path and both shapes."""
+    shape = tuple(input_shape)
+    if decl.kind is LayerKind.LINEAR:
+        stats = linear_stats(decl.name, shape, decl.options["out_features"], decl.options.get("bias", False))
+        return LayerResult(decl.name, decl.kind, VariantStats("standard", (stats,)),
+                           VariantStats("separable", (stats,)), options=dict(decl.options))  # fmt: skip
+    if len(shape) < 3:
+        raise LayerError(
+            f"{decl.path}.kind",
+            f"{decl.path}.kind {decl.kind.value}: needs an input with spatial dims, but the previous "
+            f"layer outputs {_shape(shape)}; put it before the linear layer",
+        )
+    if decl.kind is LayerKind.GLOBAL_AVG_POOL:
+        stats = global_avg_pool_stats(decl.name, shape)
+        return LayerResult(decl.name, decl.kind, VariantStats("standard", (stats,)),
+                           VariantStats("separable", (stats,)))  # fmt: skip
+    options = dict(decl.options)
+    declared = options.pop("in_channels", None)
+    if declared is not None and declared != shape[1]:
+        raise LayerError(
+            f"{decl.path}.in_channels",
+            f"{decl.path}.in_channels {declared}: the layer's input is {_shape(shape)} "
+            f"with {shape[1]} channels; leave in_channels out or make it {shape[1]}",
+        )
+    try:
+        spec = resolve_spec(rank=len(shape) - 2, in_channels=shape[1], **options)
+        comparison = compare(spec, shape)
+    except SpecError as error:
+        path = f"{decl.path}.{error.field}"
+        raise LayerError(path, f"{error.labelled(path)} (layer input {_shape(shape)})") from None
+    standard, separable = comparison.standard, comparison.separable
+    if decl.kind is LayerKind.STANDARD:
+        separable = VariantStats("separable", standard.stages)
+    elif decl.kind is LayerKind.SEPARABLE:
+        standard = VariantStats("standard", separable.stages)
+    return LayerResult(decl.name, decl.kind, standard, separable, comparison, options=dict(decl.options))
+
+
+def count_stack(
+    name: str, decls: Sequence[LayerDecl], input_shape: Sequence[int], point: dict[str, Any] | None = None
+) -> StackResult:
+    """Layers in order, each fed the previous layer's output (both columns keep the same shapes)."""
+    layers: list[LayerResult] = []
+    shape = tuple(input_shape)
+    for decl in decls:
+        layer = count_layer(decl, shape)
+        layers.append(layer)
+        shape = layer.output_shape
+    return StackResult(name, tuple(input_shape), tuple(layers), dict(point or {}))
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(v) for v in shape) + ")"
+
+
+def stack_timing_bytes(stack: StackResult, dtype: DType) -> int:
+    """Bytes timing a stack holds at most: input, each layer's output and weights, both columns."""
+    elements = math.prod(stack.input_shape)
+    for layer in stack.layers:
+        for variant in (layer.standard, layer.separable):
+            for stage in variant.stages:
+                elements += math.prod(stage.output_shape) + stage.params + stage.buffers
     return elements * dtype.itemsize

@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dsconv_cli.builder import build_stage
-from dsconv_cli.spec import Check, Comparison, LayerStats, PaddingMode, Stage
+from dsconv_cli.builder import build_layer, build_stage
+from dsconv_cli.spec import COLUMNS, Check, Comparison, LayerStats, PaddingMode, StackResult, Stage
 
 FLOP_COUNTER = "FlopCounterMode / 2"
 FVCORE = "fvcore"
@@ -76,4 +77,35 @@ def _check_variant(
     checks: list[Check] = []
     for stage, stage_stats in zip(stages, stats, strict=True):
         checks.extend(check_stage(stage, stage_stats, fvcore_max_elements=fvcore_max_elements))
+    return checks
+
+
+def verify_stack(stack: StackResult, *, fvcore_max_elements: int = 50_000_000) -> list[Check]:
+    """Every layer of a stack: conv layers stage by stage, linear and pooling layers whole."""
+    checks: list[Check] = []
+    for layer in stack.layers:
+        if layer.comparison is not None:
+            for column in COLUMNS:
+                checks.extend(
+                    replace(ch, stage=f"{layer.name}/{ch.stage}")
+                    for ch in _check_variant(
+                        layer.stages(column), layer.column(column).stages, fvcore_max_elements
+                    )
+                )
+            continue
+        (whole,) = layer.standard.stages
+        module = build_layer(layer, "standard", device="meta")
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            y = module(torch.empty(layer.input_shape, device="meta"))
+        checks += [
+            Check(
+                layer.name,
+                "params",
+                "nn.Module numel",
+                whole.params,
+                sum(p.numel() for p in module.parameters()),
+            ),
+            Check(layer.name, "output_shape", "meta forward", whole.output_shape, tuple(y.shape)),
+            Check(layer.name, "macs", FLOP_COUNTER, whole.macs, counter.get_total_flops() // 2),
+        ]
     return checks

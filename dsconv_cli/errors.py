@@ -38,9 +38,13 @@ class SpecError(DsconvError):
 
 
 class ConfigError(DsconvError):
-    """A config file that cannot be read or does not describe valid layers."""
+    """A config file that cannot be read or does not describe valid layers: one message per problem."""
 
     exit_code = 2
+
+    def __init__(self, *messages: str) -> None:
+        self.messages = list(messages)
+        super().__init__("\n".join(messages))
 
 
 class DeviceError(DsconvError):
@@ -67,3 +71,13 @@ def format_value(value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+class LayerError(DsconvError):
+    """A config layer that cannot be counted; ``path`` locates the field (``layers[3].kernel_size``)."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)

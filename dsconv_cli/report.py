@@ -10,7 +10,20 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from dsconv_cli import __version__
-from dsconv_cli.spec import Check, Comparison, ConvSpec, Latency, LayerStats, VariantStats
+from dsconv_cli.spec import (
+    COLUMNS,
+    BudgetCheck,
+    Check,
+    Comparison,
+    ConfigReport,
+    ConvSpec,
+    Delta,
+    Latency,
+    LayerResult,
+    LayerStats,
+    StackResult,
+    VariantStats,
+)
 
 SCHEMA_VERSION = 1
 
@@ -108,15 +121,21 @@ def check_dict(check: Check) -> dict[str, Any]:
     }
 
 
+def column_dict(variant: VariantStats, latency: Latency | None = None) -> dict[str, Any]:
+    """A column's counts, each stage by name when it has several, and its latency when timed."""
+    out = _counts(variant)
+    if len(variant.stages) > 1:
+        for stage in variant.stages:
+            out[stage.name] = _counts(stage) | {"input_shape": list(stage.input_shape)}
+    if latency is not None:
+        out["latency"] = latency_dict(latency)
+    return out
+
+
 def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
     """One comparison as the documented JSON object."""
-    standard = _counts(c.standard)
-    separable = _counts(c.separable)
-    for stage in c.separable.stages:
-        separable[stage.name] = _counts(stage) | {"input_shape": list(stage.input_shape)}
-    for key, variant in (("standard", standard), ("separable", separable)):
-        if key in c.latency:
-            variant["latency"] = latency_dict(c.latency[key])
+    standard = column_dict(c.standard, c.latency.get("standard"))
+    separable = column_dict(c.separable, c.latency.get("separable"))
     out: dict[str, Any] = {
         "name": name or describe(c),
         "input_shape": list(c.input_shape),
@@ -134,15 +153,340 @@ def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
     return out
 
 
-def document(comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The top-level JSON document."""
-    return {
+def document(
+    comparisons: Sequence[dict[str, Any]] = (), configs: Sequence[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The top-level JSON document: ``comparisons`` from flags, ``configs`` from config files."""
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": "dsconv",
         "version": __version__,
         "convention": CONVENTION,
-        "comparisons": list(comparisons),
     }
+    if configs is None:
+        doc["comparisons"] = list(comparisons)
+    else:
+        doc["configs"] = list(configs)
+        doc["ok"] = all(c["ok"] for c in configs)
+    return doc
+
+
+# --- stacks, sweeps, budgets ---------------------------------------------------------------------
+
+
+def layer_dict(layer: LayerResult, stack: StackResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": layer.name,
+        "kind": layer.kind.value,
+        "input_shape": list(layer.input_shape),
+        "output_shape": list(layer.output_shape),
+        "spec": spec_dict(layer.comparison.spec) if layer.comparison else None,
+    }
+    for column in COLUMNS:
+        out[column] = column_dict(layer.column(column), layer.latency.get(column))
+    out["mac_share"] = {
+        column: _share(layer.column(column).macs, stack.total(column, "macs")) for column in COLUMNS
+    }
+    out["param_ratio"] = _ratio(layer.separable.params, layer.standard.params)
+    out["mac_ratio"] = _ratio(layer.separable.macs, layer.standard.macs)
+    return out
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def stack_dict(stack: StackResult) -> dict[str, Any]:
+    totals: dict[str, dict[str, Any]] = {}
+    for column in COLUMNS:
+        totals[column] = {
+            m: stack.total(column, m) for m in ("params", "macs", "flops", "elementwise_ops", "buffers")
+        } | {"output_shape": list(stack.output_shape)}
+        if column in stack.latency:
+            totals[column]["latency"] = latency_dict(stack.latency[column])
+    speedup = None
+    if set(COLUMNS) <= set(stack.latency):
+        speedup = stack.latency["standard"].median_ms / stack.latency["separable"].median_ms
+    return {
+        "values": stack.point,
+        "input_shape": list(stack.input_shape),
+        "output_shape": list(stack.output_shape),
+        "layers": [layer_dict(layer, stack) for layer in stack.layers],
+        "totals": totals,
+        "param_ratio": _ratio(stack.total("separable", "params"), stack.total("standard", "params")),
+        "mac_ratio": _ratio(stack.total("separable", "macs"), stack.total("standard", "macs")),
+        "speedup": speedup,
+    }
+
+
+def budget_dict(check: BudgetCheck) -> dict[str, Any]:
+    return {
+        "scope": check.scope,
+        "column": check.column,
+        "metric": check.metric,
+        "limit": check.limit,
+        "actual": check.actual,
+        "margin": check.margin,
+        "kind": "min" if check.minimum else "max",
+        "ok": check.ok,
+        "measured": check.actual is not None,
+    }
+
+
+def delta_dict(delta: Delta) -> dict[str, Any]:
+    return {
+        "column": delta.column,
+        "metric": delta.metric,
+        "old": delta.old,
+        "new": delta.new,
+        "change_pct": delta.change_pct,
+        "gated": delta.gated,
+    }
+
+
+def config_dict(r: ConfigReport) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "file": r.path,
+        "sweep": r.sweep or None,
+        "points": [stack_dict(stack) for stack in r.stacks],
+        "budgets": [budget_dict(b) for b in r.budgets],
+        "baseline": [delta_dict(d) for d in r.deltas],
+        "failures": list(r.failures),
+        "ok": r.ok,
+    }
+
+
+def fmt_si(n: float) -> str:
+    """Four significant digits with k/M/G/T above 9,999: ``4.231M``."""
+    if abs(n) < 10_000:
+        return f"{int(n):,}"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.4g}{unit}"
+    raise AssertionError("unreachable")
+
+
+def layer_table(stack: StackResult, exact: bool = True) -> MetricTable:
+    """A row per layer and a total row: output shape, params and MACs per column, share and ratio.
+
+    ``exact=False`` is the terminal's compact form: 4 significant digits and no kind column.
+    """
+    num = fmt_int if exact else fmt_si
+    timed = bool(stack.latency)
+    headers = [
+        "layer",
+        "kind",
+        "output",
+        "std params",
+        "sep params",
+        "std MACs",
+        "sep MACs",
+        "sep %",
+        "ratio",
+    ]
+    if timed:
+        headers += ["std ms", "sep ms"]
+    sep_total = stack.total("separable", "macs")
+    rows: list[tuple[str, str, tuple[int, ...], LayerResult | StackResult, dict[str, Latency]]] = [
+        (layer.name, layer.kind.value, layer.output_shape, layer, layer.latency) for layer in stack.layers
+    ]
+    body: list[list[str]] = []
+    for name, kind, shape, source, latency in [
+        *rows,
+        ("total", "", stack.output_shape, stack, stack.latency),
+    ]:
+        std_params, sep_params, std_macs, sep_macs = (
+            _metric(source, column, metric) for metric in ("params", "macs") for column in COLUMNS
+        )
+        ratio = _ratio(sep_macs, std_macs)
+        share = f"{_share(sep_macs, sep_total) * 100:.1f}"
+        row = [name, kind, fmt_compact_shape(shape), num(std_params), num(sep_params), num(std_macs),
+               num(sep_macs), share, "-" if ratio is None else f"{ratio:.3f}"]  # fmt: skip
+        if timed:
+            row += [fmt_ms(_median(latency.get(c))) for c in COLUMNS]
+        body.append(row)
+    if not exact:
+        headers = stacked_headers(headers)
+        headers.pop(1)
+        for row in body:
+            row.pop(1)
+    return headers, body
+
+
+def stacked_headers(headers: Sequence[str]) -> list[str]:
+    """Two-line headers (``std\\nparams``) so compact tables fit a terminal."""
+    return [h.replace(" ", "\n", 1) for h in headers]
+
+
+def _metric(source: LayerResult | StackResult, column: str, metric: str) -> int:
+    if isinstance(source, StackResult):
+        return source.total(column, metric)
+    return int(getattr(source.column(column), metric))
+
+
+def _median(latency: Latency | None) -> float | None:
+    return latency.median_ms if latency is not None else None
+
+
+def stack_summary(stack: StackResult) -> list[str]:
+    """Exact totals per column and the reduction."""
+    lines = []
+    for column in COLUMNS:
+        lines.append(
+            f"{column}: {fmt_int(stack.total(column, 'params'))} params, "
+            f"{fmt_int(stack.total(column, 'macs'))} MACs, "
+            f"{fmt_int(stack.total(column, 'elementwise_ops'))} other ops"
+        )
+    p, m = stack.ratio("params"), stack.ratio("macs")
+    lines.append(
+        f"separable: {fmt_pct_fewer(p)} params (ratio {p:.4f}), {fmt_pct_fewer(m)} MACs (ratio {m:.4f})"
+    )
+    if set(COLUMNS) <= set(stack.latency):
+        std, sep = stack.latency["standard"], stack.latency["separable"]
+        lines.append(
+            f"measured: standard {std.median_ms:.3f} ms, separable {sep.median_ms:.3f} ms, "
+            f"speedup {std.median_ms / sep.median_ms:.2f}× "
+            f"on {std.device} ({std.dtype}, {std.threads} threads)"
+        )
+    return lines
+
+
+def point_label(point: dict[str, Any]) -> str:
+    return " ".join(f"{k}={fmt_value(v)}" for k, v in point.items())
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def sweep_table(stacks: Sequence[StackResult], keys: Sequence[str], exact: bool = True) -> MetricTable:
+    """A row per sweep point: its values, both columns' totals and the ratios."""
+    num = fmt_int if exact else fmt_si
+    headers = [*keys, "std params", "sep params", "std MACs", "sep MACs", "param ratio", "MAC ratio"]
+    body = [
+        [fmt_value(stack.point[k]) for k in keys]
+        + [
+            num(stack.total("standard", "params")),
+            num(stack.total("separable", "params")),
+            num(stack.total("standard", "macs")),
+            num(stack.total("separable", "macs")),
+            f"{stack.ratio('params'):.4f}",
+            f"{stack.ratio('macs'):.4f}",
+        ]
+        for stack in stacks
+    ]
+    return (headers if exact else stacked_headers(headers)), body
+
+
+def _budget_value(value: float | None, metric: str, minimum: bool) -> str:
+    if value is None:
+        return "not timed"
+    if minimum:
+        return f"{value:.1f}%"
+    return f"{value:.3f} ms" if metric == "latency_ms" else fmt_int(int(round(value)))
+
+
+def budget_table(checks: Sequence[BudgetCheck]) -> MetricTable:
+    headers = ["budget", "limit", "actual", "margin", "verdict"]
+    body = []
+    for ch in checks:
+        limit = f"≥ {ch.limit:g}%" if ch.minimum else "≤ " + _budget_value(ch.limit, ch.metric, False)
+        margin = ch.margin
+        if margin is None:
+            margin_text, verdict = "-", "skipped"
+        else:
+            margin_text = _budget_value(margin, ch.metric, ch.minimum)
+            if not ch.minimum and ch.limit:
+                margin_text += f" ({margin / ch.limit * 100:.1f}%)"
+            verdict = "pass" if ch.ok else "FAIL"
+        name = f"{ch.scope} {ch.column} {ch.metric}"
+        body.append([name, limit, _budget_value(ch.actual, ch.metric, ch.minimum), margin_text, verdict])
+    return headers, body
+
+
+def baseline_table(deltas: Sequence[Delta], max_increase: float | None) -> MetricTable:
+    headers = ["column", "metric", "baseline", "now", "change", "verdict"]
+    body = []
+    for d in deltas:
+
+        def show(v: float, metric: str = d.metric) -> str:
+            return f"{v:.3f} ms" if metric == "latency_ms" else fmt_int(int(v))
+
+        if not d.gated or max_increase is None:
+            verdict = "-"
+        else:
+            verdict = "FAIL" if d.change_pct > max_increase else "pass"
+        body.append([d.column, d.metric, show(d.old), show(d.new), f"{d.change_pct:+.1f}%", verdict])
+    return headers, body
+
+
+def config_markdown(r: ConfigReport, max_increase: float | None = None) -> str:
+    """A CI job summary: headings, tables and a pass/fail line."""
+    parts = [f"## {r.name}", "", f"`{r.path}`", ""]
+    if r.sweep:
+        parts += [markdown_table(*sweep_table(r.stacks, list(r.sweep))), ""]
+    else:
+        (stack,) = r.stacks
+        parts += [f"Input {fmt_shape(stack.input_shape)}", "", markdown_table(*layer_table(stack)), ""]
+        parts += [f"- {line}" for line in stack_summary(stack)] + [""]
+    if r.budgets:
+        parts += ["### Budgets", "", markdown_table(*budget_table(r.budgets)), ""]
+    if r.deltas:
+        parts += ["### Against the baseline", "", markdown_table(*baseline_table(r.deltas, max_increase)), ""]
+    parts.append(f"**{'PASS' if r.ok else 'FAIL'}**: {r.name}")
+    parts += [f"- {line}" for line in r.failures]
+    return "\n".join(parts) + "\n"
+
+
+def config_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
+    """A row per layer and sweep point (plus the point's total)."""
+    rows = []
+    for stack in r.stacks:
+        entries: list[tuple[str, str, Any]] = [
+            (layer.name, layer.kind.value, layer) for layer in stack.layers
+        ]
+        for name, kind, layer in [*entries, ("total", "", None)]:
+            row: dict[str, Any] = {
+                "config": r.name,
+                "point": point_label(stack.point),
+                "layer": name,
+                "kind": kind,
+            }
+            for column in COLUMNS:
+                if layer is None:
+                    row[f"{column}_params"] = stack.total(column, "params")
+                    row[f"{column}_macs"] = stack.total(column, "macs")
+                    latency = stack.latency.get(column)
+                else:
+                    row[f"{column}_params"] = layer.column(column).params
+                    row[f"{column}_macs"] = layer.column(column).macs
+                    latency = layer.latency.get(column)
+                row[f"{column}_median_ms"] = "" if latency is None else latency.median_ms
+            row["output_shape"] = "x".join(map(str, (layer.output_shape if layer else stack.output_shape)))
+            rows.append(row)
+    return rows
+
+
+CONFIG_CSV_COLUMNS = [
+    "config", "point", "layer", "kind", "output_shape", "standard_params", "separable_params",
+    "standard_macs", "separable_macs", "standard_median_ms", "separable_median_ms",
+]  # fmt: skip
+
+
+def to_config_csv(reports: Sequence[ConfigReport]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CONFIG_CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in reports:
+        writer.writerows(config_csv_rows(r))
+    return buffer.getvalue()
 
 
 def stage_rows(c: Comparison, name: str = "") -> list[StageRow]:

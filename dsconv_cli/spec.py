@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dsconv_cli.errors import SpecError
 
@@ -60,6 +60,24 @@ class Placement(StrEnum):
 
     CLASSIC = "classic"  # depthwise -> pointwise -> norm -> act
     MOBILENET = "mobilenet"  # depthwise -> norm -> act -> pointwise -> norm -> act
+
+
+@unique
+class LayerKind(StrEnum):
+    """What a config layer is; conv kinds say what goes in each column."""
+
+    COMPARE = "compare"  # standard conv in one column, its separable pair in the other
+    STANDARD = "standard"  # the standard conv in both columns (a stem conv)
+    SEPARABLE = "separable"  # the separable pair in both columns
+    LINEAR = "linear"  # flatten, then a fully connected layer
+    GLOBAL_AVG_POOL = "global_avg_pool"
+
+    @property
+    def is_conv(self) -> bool:
+        return self in (LayerKind.COMPARE, LayerKind.STANDARD, LayerKind.SEPARABLE)
+
+
+COLUMNS = ("standard", "separable")
 
 
 @unique
@@ -286,6 +304,144 @@ class Comparison:
         if "standard" in self.latency and "separable" in self.latency:
             return self.latency["standard"].median_ms / self.latency["separable"].median_ms
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class LayerDecl:
+    """A layer as a config declares it; ``in_channels`` and the rank come from its input."""
+
+    name: str
+    kind: LayerKind
+    options: dict[str, Any]  # resolve_spec keywords for conv kinds; out_features, bias for linear
+    path: str  # where it was declared, e.g. ``layers[3]``, for error messages
+
+
+@dataclass(frozen=True, slots=True)
+class LayerResult:
+    """One layer of a stack, counted in both columns."""
+
+    name: str
+    kind: LayerKind
+    standard: VariantStats
+    separable: VariantStats
+    comparison: Comparison | None = None  # conv kinds: the full comparison, spec included
+    latency: dict[str, Latency] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # as declared (linear: out_features, bias)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.standard.input_shape
+
+    def stages(self, column: str) -> tuple[Stage, ...]:
+        """The conv stages in ``column`` (empty for linear and pooling layers)."""
+        if self.comparison is None:
+            return ()
+        spec = self.comparison.spec
+        separable = self.kind is LayerKind.SEPARABLE or (
+            self.kind is LayerKind.COMPARE and column == "separable"
+        )
+        return spec.separable() if separable else spec.standard()
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.standard.output_shape
+
+    def column(self, name: str) -> VariantStats:
+        return self.standard if name == "standard" else self.separable
+
+
+@dataclass(frozen=True, slots=True)
+class StackResult:
+    """A whole stack (or one sweep point of it): its layers and per-column totals."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    layers: tuple[LayerResult, ...]
+    point: dict[str, Any] = field(default_factory=dict)  # sweep values; empty outside sweeps
+    latency: dict[str, Latency] = field(default_factory=dict)  # whole column, timed as one module
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.layers[-1].output_shape
+
+    def total(self, column: str, metric: str) -> int:
+        """Sum of ``metric`` (params, macs, flops, elementwise_ops, buffers) over a column."""
+        return sum(int(getattr(layer.column(column), metric)) for layer in self.layers)
+
+    def ratio(self, metric: str) -> float:
+        return self.total("separable", metric) / self.total("standard", metric)
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Plain budgets: ``totals[column][metric]``, ``per_layer[column][metric]``, ``min_reduction[metric]``."""
+
+    totals: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_layer: dict[str, dict[str, float]] = field(default_factory=dict)
+    min_reduction: dict[str, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.totals or self.per_layer or self.min_reduction)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetCheck:
+    """One budget held against one measured value (``actual`` None: not measured, e.g. untimed)."""
+
+    scope: str  # "total" or a layer name
+    column: str  # standard, separable, or "reduction" for min_reduction
+    metric: str  # params, macs, latency_ms
+    limit: float
+    actual: float | None
+    minimum: bool = False  # True: actual must reach the limit (min_reduction)
+
+    @property
+    def ok(self) -> bool:
+        if self.actual is None:
+            return True
+        return self.actual >= self.limit if self.minimum else self.actual <= self.limit
+
+    @property
+    def margin(self) -> float | None:
+        """How far inside the limit (negative: by how much it is exceeded)."""
+        if self.actual is None:
+            return None
+        return self.actual - self.limit if self.minimum else self.limit - self.actual
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One total now against the same total in a baseline run."""
+
+    config: str
+    column: str
+    metric: str
+    old: float
+    new: float
+    gated: bool
+
+    @property
+    def change_pct(self) -> float:
+        if self.old == 0:
+            return 0.0 if self.new == 0 else float("inf")
+        return (self.new - self.old) / self.old * 100
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigReport:
+    """Everything one config file produced: its stacks (one per sweep point) and its verdicts."""
+
+    name: str
+    path: str
+    stacks: tuple[StackResult, ...]
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    budgets: tuple[BudgetCheck, ...] = ()
+    deltas: tuple[Delta, ...] = ()
+    failures: tuple[str, ...] = ()  # one line per failed budget, growth or cross-check
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
 
 
 # --- parsing and resolution -------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich import box
+from rich.color import Color
 from rich.console import Group, RenderableType
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -41,3 +43,50 @@ def comparison_view(
     if checks is not None:
         parts.append(rich_table(checks, title="cross-check"))
     return Group(*parts)
+
+
+def stack_view(title: str, table: MetricTable, summary: Sequence[str]) -> RenderableType:
+    """A per-layer table with its exact totals under it."""
+    return Group(rich_table(table, title=title), *[Text("  " + line) for line in summary])
+
+
+def _gradient(value: float, low: float, high: float) -> Style:
+    """Green (lowest MAC ratio: the biggest saving) to red (highest)."""
+    t = 0.0 if high <= low else (value - low) / (high - low)
+    red, green = int(40 + 180 * t), int(160 - 110 * t)
+    return Style(bgcolor=Color.from_rgb(red, green, 60), color="white")
+
+
+def heatmap(
+    title: str, row_key: str, col_key: str, cells: dict[tuple[str, str], float], rows: Sequence[str],
+    cols: Sequence[str],
+) -> Table:  # fmt: skip
+    """A ``row_key`` × ``col_key`` grid of MAC ratios, coloured by value."""
+    values = list(cells.values())
+    low, high = min(values), max(values)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column(f"{row_key} \\ {col_key}", style="bold")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for row in rows:
+        rendered: list[RenderableType] = [row]
+        for col in cols:
+            value = cells.get((row, col))
+            rendered.append(
+                Text("-") if value is None else Text(f"{value:.3f}", style=_gradient(value, low, high))
+            )
+        table.add_row(*rendered)
+    return table
+
+
+def bars(title: str, labels: Sequence[str], values: Sequence[float], width: int = 40) -> Table:
+    """A horizontal bar per point, length proportional to the MAC ratio."""
+    high = max(values) if values else 1.0
+    table = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    for label, value in zip(labels, values, strict=True):
+        length = 0 if high <= 0 else round(value / high * width)
+        table.add_row(label, Text("█" * max(length, 1), style="cyan"), f"{value:.3f}")
+    return table

@@ -8,7 +8,7 @@ import torch
 from dsconv_cli import counting
 from dsconv_cli.errors import DeviceError
 from dsconv_cli.spec import Device, DType, resolve_spec
-from dsconv_cli.timing import default_threads, resolve_device, time_comparison
+from dsconv_cli.timing import TimingSettings, default_threads, resolve_device, time_comparison
 
 SPEC = resolve_spec(rank=2, in_channels=4, out_channels=8, norm="batch", act="relu")
 COMPARISON = counting.compare(SPEC, (1, 4, 8, 8))
@@ -17,8 +17,7 @@ COMPARISON = counting.compare(SPEC, (1, 4, 8, 8))
 @pytest.mark.parametrize("dtype", list(DType))
 def test_time_comparison_structure(dtype: DType) -> None:
     seen: list[str] = []
-    result = time_comparison(COMPARISON, device="cpu", dtype=dtype, threads=1, min_time=0.01,
-                             on_variant=seen.append)  # fmt: skip
+    result = time_comparison(COMPARISON, TimingSettings("cpu", dtype, 1, 0.01), on_step=seen.append)
     assert seen == ["standard", "separable"]
     for latency in result.values():
         assert latency.median_ms > 0
@@ -44,5 +43,5 @@ def test_missing_cuda_is_refused() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_timing_structure() -> None:
-    result = time_comparison(COMPARISON, device="cuda", dtype=DType.FLOAT16, threads=1, min_time=0.01)
+    result = time_comparison(COMPARISON, TimingSettings("cuda", DType.FLOAT16, 1, 0.01))
     assert all(lat.device == "cuda" and lat.median_ms > 0 for lat in result.values())

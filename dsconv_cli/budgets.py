@@ -1,0 +1,110 @@
+"""Budgets and baselines: pure checks over counted (and timed) stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dsconv_cli.errors import ConfigError
+from dsconv_cli.spec import COLUMNS, BudgetCheck, Budgets, Delta, Latency, StackResult, VariantStats
+
+GATED_METRICS = ("params", "macs")  # what --max-increase fails on; latency is too noisy to gate
+
+
+def _measure(stats: VariantStats, latency: Latency | None, metric: str) -> float | None:
+    if metric == "latency_ms":
+        return latency.median_ms if latency is not None else None
+    return float(getattr(stats, metric))
+
+
+def _total(stack: StackResult, column: str, metric: str) -> float | None:
+    if metric == "latency_ms":
+        latency = stack.latency.get(column)
+        return latency.median_ms if latency is not None else None
+    return float(stack.total(column, metric))
+
+
+def check_budgets(stack: StackResult, budgets: Budgets) -> list[BudgetCheck]:
+    """Every limit of ``budgets`` against ``stack``: totals, each layer, and the minimum reduction."""
+    checks: list[BudgetCheck] = []
+    for column, limits in budgets.totals.items():
+        for metric, limit in limits.items():
+            checks.append(BudgetCheck("total", column, metric, limit, _total(stack, column, metric)))
+    for column, limits in budgets.per_layer.items():
+        for layer in stack.layers:
+            for metric, limit in limits.items():
+                actual = _measure(layer.column(column), layer.latency.get(column), metric)
+                checks.append(BudgetCheck(layer.name, column, metric, limit, actual))
+    for metric, percent in budgets.min_reduction.items():
+        reduction = (1 - stack.ratio(metric)) * 100
+        checks.append(BudgetCheck("total", "reduction", metric, percent, reduction, minimum=True))
+    return checks
+
+
+def describe_failure(check: BudgetCheck, config: str) -> str:
+    """One line: which limit, which layer, by how much."""
+    assert check.actual is not None and check.margin is not None
+    where = f"{config}: {check.scope} {check.column} {check.metric}"
+    if check.minimum:
+        return (
+            f"{where}: {check.actual:.1f}% fewer than standard, below the minimum {check.limit:g}% "
+            f"by {-check.margin:.1f} points"
+        )
+    over = -check.margin
+    pct = over / check.limit * 100 if check.limit else float("inf")
+    return (
+        f"{where} {_num(check.actual, check.metric)} exceeds the limit {_num(check.limit, check.metric)} "
+        f"by {_num(over, check.metric)} ({pct:.1f}%)"
+    )
+
+
+def _num(value: float, metric: str) -> str:
+    return f"{value:.3f} ms" if metric == "latency_ms" else f"{int(round(value)):,}"
+
+
+# --- baselines ------------------------------------------------------------------------------------
+
+
+def baseline_totals(document: Mapping[str, Any], source: str) -> dict[str, dict[str, dict[str, float]]]:
+    """``{config name: {column: {metric: value}}}`` from an earlier ``--format json`` run."""
+    configs = document.get("configs") if isinstance(document, Mapping) else None
+    if not isinstance(configs, list):
+        raise ConfigError(f"--baseline {source}: not a dsconv JSON report (no 'configs' list); "
+                          "write one with --format json")  # fmt: skip
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for entry in configs:
+        try:
+            points = entry["points"]
+            if len(points) != 1:
+                continue  # sweeps have no single total to hold
+            out[entry["name"]] = {column: _flat_totals(points[0]["totals"][column]) for column in COLUMNS}
+        except (KeyError, TypeError, IndexError):
+            raise ConfigError(f"--baseline {source}: config entry is missing its totals") from None
+    return out
+
+
+def _flat_totals(column: Mapping[str, Any]) -> dict[str, float]:
+    values = {m: float(column[m]) for m in ("params", "macs", "elementwise_ops")}
+    if isinstance(column.get("latency"), Mapping):
+        values["latency_ms"] = float(column["latency"]["median_ms"])
+    return values
+
+
+def compare_baseline(name: str, stack: StackResult, old: Mapping[str, Mapping[str, float]]) -> list[Delta]:
+    """Every total of ``stack`` against the baseline's totals for the same config."""
+    deltas: list[Delta] = []
+    for column in COLUMNS:
+        before = old.get(column, {})
+        now = {m: float(stack.total(column, m)) for m in ("params", "macs", "elementwise_ops")}
+        if column in stack.latency:
+            now["latency_ms"] = stack.latency[column].median_ms
+        for metric, value in now.items():
+            if metric in before:
+                deltas.append(Delta(name, column, metric, before[metric], value, metric in GATED_METRICS))
+    return deltas
+
+
+def growth_failures(deltas: Sequence[Delta], max_increase: float | None) -> list[Delta]:
+    if max_increase is None:
+        return []
+    return [d for d in deltas if d.gated and d.change_pct > max_increase]

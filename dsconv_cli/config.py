@@ -1,0 +1,419 @@
+"""YAML config files -> plain ``LayerDecl`` lists, sweeps and budgets.
+
+The file format is a pydantic model (every error at once, each with its path and line, unknown
+keys with a suggestion, and a JSON Schema for editors); the core only sees plain dataclasses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any, get_args
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from dsconv_cli.errors import ConfigError, SpecError
+from dsconv_cli.spec import (
+    DEFAULT_IN_CHANNELS,
+    Activation,
+    Budgets,
+    LayerDecl,
+    LayerKind,
+    Norm,
+    Placement,
+    default_input_shape,
+    validate_input_shape,
+)
+
+DEFAULT_MAX_POINTS = 10_000
+
+
+# --- the file format ----------------------------------------------------------------------------
+
+
+def _int_list(minimum: int, example: str) -> Any:
+    def convert(value: Any) -> Any:
+        items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if (
+            not isinstance(items, list | tuple)
+            or not items
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in items)
+        ):
+            what = "a positive integer" if minimum == 1 else "a non-negative integer"
+            raise ValueError(f"expected {what} or a list of them, e.g. {example}")
+        return list(items)
+
+    return BeforeValidator(convert)
+
+
+def _padding(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.lower() in ("same", "valid"):
+            return value.lower()
+        raise ValueError("expected same, valid, a non-negative integer or a list of them, e.g. 1 or [0, 1]")
+    return _int_list(0, "1 or [0, 1]").func(value)
+
+
+Positive = Annotated[int, Field(ge=1)]
+IntTuple = Annotated[list[int], _int_list(1, "3 or [3, 5]")]
+NonNegTuple = Annotated[list[int], _int_list(0, "0 or [0, 1]")]
+PaddingValue = Annotated[list[int] | str, BeforeValidator(_padding)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LayerFields(_Strict):
+    """Layer fields: the long flags of ``dsconv compare`` in snake_case."""
+
+    in_channels: Positive | None = Field(
+        None, description="Input channels; inferred from the previous layer."
+    )
+    out_channels: Positive | None = Field(None, description="Output channels (conv kinds).")
+    kernel_size: IntTuple | None = Field(None, description="3 or [3, 5].")
+    stride: IntTuple | None = None
+    padding: PaddingValue | None = Field(None, description="1, [0, 1], same or valid.")
+    dilation: IntTuple | None = None
+    groups: Positive | None = Field(None, description="Groups of the standard conv.")
+    multiplier: Positive | None = Field(None, description="Depth multiplier of the depthwise stage.")
+    bias: bool | None = None
+    transposed: bool | None = None
+    output_padding: NonNegTuple | None = None
+    norm: Norm | None = None
+    act: Activation | None = None
+    placement: Placement | None = None
+    out_features: Positive | None = Field(None, description="Output features (linear layers).")
+
+
+class LayerModel(LayerFields):
+    name: str | None = None
+    kind: LayerKind = LayerKind.COMPARE
+    repeat: Positive = Field(1, description="Repeat the layer this many times in sequence.")
+
+
+class Limits(_Strict):
+    params: Annotated[int, Field(ge=0)] | None = None
+    macs: Annotated[int, Field(ge=0)] | None = None
+    latency_ms: Annotated[float, Field(gt=0)] | None = None
+
+
+class ColumnLimits(_Strict):
+    standard: Limits | None = None
+    separable: Limits | None = None
+
+
+class Reduction(_Strict):
+    """Minimum percent fewer in the separable column than in the standard one."""
+
+    params: Annotated[float, Field(ge=0, le=100)] | None = None
+    macs: Annotated[float, Field(ge=0, le=100)] | None = None
+
+
+class BudgetsModel(_Strict):
+    standard: Limits | None = Field(None, description="Limits on the standard column's totals.")
+    separable: Limits | None = Field(None, description="Limits on the separable column's totals.")
+    per_layer: ColumnLimits | None = Field(None, description="Limits every layer must hold, per column.")
+    min_reduction: Reduction | None = None
+
+
+class ConfigModel(_Strict):
+    """A dsconv config: an input, optional defaults, layers in order, an optional sweep and budgets."""
+
+    name: str | None = None
+    description: str | None = None
+    input_shape: Annotated[list[int], _int_list(1, "[1, 16, 50, 129]")] | None = Field(
+        None, description="N, C, *spatial; default: 1, first layer's in_channels, 50, 129."
+    )
+    defaults: LayerFields = Field(LayerFields(), description="Applied to every layer.")
+    layers: list[LayerModel] = Field(min_length=1)
+    sweep: dict[str, list[Any]] | None = Field(
+        None, description="A grid over layer fields, e.g. {out_channels: [32, 64], kernel_size: [3, 5]}."
+    )
+    budgets: BudgetsModel | None = None
+
+
+def json_schema() -> dict[str, Any]:
+    """The config's JSON Schema, for editors."""
+    schema = ConfigModel.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "dsconv config"
+    return schema
+
+
+# --- plain results ------------------------------------------------------------------------------
+
+CONV_FIELDS = frozenset(LayerFields.model_fields) - {"out_features"}
+LINEAR_FIELDS = frozenset({"out_features", "bias"})
+POOL_FIELDS: frozenset[str] = frozenset()
+
+
+def fields_for(kind: LayerKind) -> frozenset[str]:
+    if kind.is_conv:
+        return CONV_FIELDS
+    return LINEAR_FIELDS if kind is LayerKind.LINEAR else POOL_FIELDS
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    name: str
+    input_shape: tuple[int, ...]
+    layers: tuple[LayerDecl, ...]
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    budgets: Budgets = field(default_factory=Budgets)
+    lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def point_count(self) -> int:
+        return math.prod(len(values) for values in self.sweep.values()) if self.sweep else 1
+
+    def where(self, path: str) -> str:
+        """``FILE:LINE`` of the deepest declared part of ``path``."""
+        return locate(self.path, self.lines, path)
+
+    def points(
+        self, max_points: int = DEFAULT_MAX_POINTS
+    ) -> Iterator[tuple[dict[str, Any], list[LayerDecl]]]:
+        """Each sweep point (one, empty, without a sweep) and the layers with its values applied."""
+        if self.point_count > max_points:
+            raise ConfigError(
+                f"{self.where('sweep')}: sweep has {self.point_count:,} points, over the limit of "
+                f"{max_points:,}; pass --max-points {self.point_count} to allow it or shrink the grid"
+            )
+        keys = list(self.sweep)
+        for values in itertools.product(*(self.sweep[k] for k in keys)) if keys else [()]:
+            point = dict(zip(keys, values, strict=True))
+            yield point, [override(decl, point) for decl in self.layers]
+
+
+def override(decl: LayerDecl, values: dict[str, Any]) -> LayerDecl:
+    """``decl`` with the values that apply to its kind replaced."""
+    applicable = {k: v for k, v in values.items() if k in fields_for(decl.kind)}
+    return replace(decl, options={**decl.options, **applicable}) if applicable else decl
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def load(path: str | Path) -> Config:
+    """Read, validate and convert one config file; ``ConfigError`` lists every problem found."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    return parse(text, str(file))
+
+
+def parse(text: str, source: str = "<config>") -> Config:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    lines = _node_lines(node) if node is not None else {}
+    if not isinstance(data, dict):
+        kind = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(f"{source}: expected a mapping with input_shape and layers, got {kind}")
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(*[_describe(err, source, lines) for err in exc.errors()]) from None
+    problems: list[str] = []
+    config = _convert(model, source, lines, problems)
+    if problems:
+        raise ConfigError(*problems)
+    return config
+
+
+def locate(source: str, lines: dict[str, int], path: str) -> str:
+    """``FILE:LINE`` of the deepest part of ``path`` the file declares (``FILE`` if none)."""
+    probe = path
+    while probe and probe not in lines:
+        cut = max(probe.rfind("."), probe.rfind("["))
+        probe = probe[:cut] if cut > 0 else ""
+    return f"{source}:{lines[probe]}" if probe else source
+
+
+def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: list[str]) -> Config:
+    def at(path: str) -> str:
+        return locate(source, lines, path)
+
+    defaults = model.defaults.model_dump(exclude_none=True)
+    decls: list[LayerDecl] = []
+    for index, layer in enumerate(model.layers):
+        path = f"layers[{index}]"
+        given = layer.model_dump(exclude_none=True, exclude={"name", "kind", "repeat"})
+        allowed = fields_for(layer.kind)
+        for key in sorted(set(given) - allowed):
+            valid = ", ".join(sorted(allowed)) or "none"
+            problems.append(
+                f"{at(f'{path}.{key}')}: {path}.{key}: not a field of {layer.kind.value} layers "
+                f"(valid: {valid})"
+            )
+        # in_channels is inferred from the previous layer; a default for it only fits the first
+        inherited = {k: v for k, v in defaults.items() if k in allowed and (k != "in_channels" or index == 0)}
+        options = inherited | given
+        if layer.kind.is_conv and "out_channels" not in options:
+            problems.append(f"{at(path)}: {path}.out_channels: required for {layer.kind.value} layers")
+        if layer.kind is LayerKind.LINEAR and "out_features" not in options:
+            problems.append(f"{at(path)}: {path}.out_features: required for linear layers")
+        base = layer.name or f"{layer.kind.value}{index}"
+        for copy in range(layer.repeat):
+            name = base if layer.repeat == 1 else f"{base}.{copy + 1}"
+            opts = options if copy == 0 else {k: v for k, v in options.items() if k != "in_channels"}
+            decls.append(LayerDecl(name, layer.kind, opts, path))
+    input_shape = _input_shape(model, decls, at, problems)
+    sweep = _sweep(model.sweep or {}, at, problems)
+    return Config(
+        path=source,
+        name=model.name or Path(source).stem,
+        input_shape=input_shape,
+        layers=tuple(decls),
+        sweep=sweep,
+        budgets=_budgets(model.budgets),
+        lines=lines,
+    )
+
+
+def _input_shape(
+    model: ConfigModel, decls: Sequence[LayerDecl], at: Any, problems: list[str]
+) -> tuple[int, ...]:
+    first = decls[0].options if decls else {}
+    if model.input_shape is None:
+        channels = first.get("in_channels", DEFAULT_IN_CHANNELS)
+        return default_input_shape(2, channels)
+    shape = tuple(model.input_shape)
+    try:
+        validate_input_shape(shape)
+    except SpecError as error:
+        problems.append(f"{at('input_shape')}: {error.labelled('input_shape')}")
+    return shape
+
+
+def _sweep(sweep: dict[str, list[Any]], at: Any, problems: list[str]) -> dict[str, list[Any]]:
+    valid = sorted(CONV_FIELDS | LINEAR_FIELDS)
+    clean: dict[str, list[Any]] = {}
+    for key, values in sweep.items():
+        path = f"sweep.{key}"
+        if key not in valid:
+            hint = difflib.get_close_matches(key, valid, n=1)
+            suggestion = f"did you mean {hint[0]}? " if hint else ""
+            problems.append(f"{at(path)}: {path}: not a layer field; {suggestion}valid: {', '.join(valid)}")
+            continue
+        if not values:
+            problems.append(f"{at(path)}: {path}: the grid is empty; give at least one value")
+            continue
+        converted = []
+        for i, value in enumerate(values):
+            try:
+                checked = LayerFields.model_validate({key: value})
+            except ValidationError as exc:
+                reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+                problems.append(f"{at(f'{path}[{i}]')}: {path}[{i}] {_show(value)}: {reason}")
+                continue
+            converted.append(getattr(checked, key))
+        clean[key] = converted
+    return clean
+
+
+def _budgets(model: BudgetsModel | None) -> Budgets:
+    if model is None:
+        return Budgets()
+
+    def limits(obj: Limits | None) -> dict[str, float]:
+        return obj.model_dump(exclude_none=True) if obj is not None else {}
+
+    totals = {c: limits(getattr(model, c)) for c in ("standard", "separable")}
+    per_layer = (
+        {c: limits(getattr(model.per_layer, c)) for c in ("standard", "separable")} if model.per_layer else {}
+    )
+    reduction = model.min_reduction.model_dump(exclude_none=True) if model.min_reduction else {}
+    return Budgets(
+        totals={c: v for c, v in totals.items() if v},
+        per_layer={c: v for c, v in per_layer.items() if v},
+        min_reduction=reduction,
+    )
+
+
+# --- error text ---------------------------------------------------------------------------------
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(err: Any, source: str, lines: dict[str, int]) -> str:
+    loc = tuple(err["loc"])
+    path = _path(loc)
+    where = locate(source, lines, path)
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        suggestion = f"did you mean {hint[0]}? " if hint else ""
+        return f"{where}: {path}: unknown key; {suggestion}valid: {', '.join(valid)}"
+    if err["type"] == "missing":
+        return f"{where}: {path}: required"
+    reason = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {path} {_show(err.get('input'))}: {reason}"
+
+
+def _fields_at(loc: Sequence[int | str]) -> list[str]:
+    """Valid keys of the model that sits at ``loc`` in a config."""
+    model: type[BaseModel] = ConfigModel
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None:
+            break
+        nested = _model_in(info.annotation)
+        if nested is None:
+            break
+        model = nested
+    return sorted(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def _node_lines(node: yaml.Node, path: str = "") -> dict[str, int]:
+    """Map each path (``layers[3].kernel_size``) to its 1-based line in the file."""
+    lines = {path: node.start_mark.line + 1} if path else {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = f"{path}.{key.value}" if path else str(key.value)
+            lines[child] = key.start_mark.line + 1
+            lines |= {k: v for k, v in _node_lines(value, child).items() if k != child}
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines |= _node_lines(item, f"{path}[{index}]")
+    return lines

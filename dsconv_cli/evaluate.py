@@ -1,0 +1,85 @@
+"""Config -> counted (and optionally timed) stacks -> budgets, baseline and failures.
+
+Pure orchestration over counting and budgets; timing and cross-checks come in as callbacks so this
+module never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from dsconv_cli import budgets, counting
+from dsconv_cli.config import DEFAULT_MAX_POINTS, Config, override
+from dsconv_cli.errors import ConfigError, LayerError
+from dsconv_cli.report import point_label
+from dsconv_cli.spec import BudgetCheck, ConfigReport, Delta, StackResult
+
+StackStep = Callable[[StackResult], StackResult]
+CrossCheck = Callable[[StackResult], list[str]]
+
+
+def count_config(
+    config: Config,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+) -> list[StackResult]:
+    """Every sweep point of ``config`` counted; errors point at the file and line of the layer."""
+    stacks = []
+    shape = input_shape or config.input_shape
+    for point, decls in config.points(max_points):
+        if overrides:
+            decls = [override(decl, dict(overrides)) for decl in decls]
+        try:
+            stacks.append(counting.count_stack(config.name, decls, shape, point))
+        except LayerError as error:
+            where = f" at sweep point {point_label(point)}" if point else ""
+            raise ConfigError(f"{config.where(error.path)}: {error}{where}") from None
+    return stacks
+
+
+def evaluate(
+    config: Config,
+    stacks: list[StackResult],
+    *,
+    time_stack: StackStep | None = None,
+    cross_check: CrossCheck | None = None,
+    baseline: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    max_increase: float | None = None,
+) -> ConfigReport:
+    """Time, cross-check and hold budgets and the baseline against counted stacks."""
+    if time_stack is not None:
+        stacks = [time_stack(stack) for stack in stacks]
+    failures: list[str] = []
+    checks: list[BudgetCheck] = []
+    for stack in stacks:
+        found = budgets.check_budgets(stack, config.budgets)
+        if stack.point:
+            label = point_label(stack.point)
+            found = [replace(ch, scope=f"{label}: {ch.scope}") for ch in found]
+        checks.extend(found)
+        if cross_check is not None:
+            failures.extend(cross_check(stack))
+    failures.extend(budgets.describe_failure(ch, config.name) for ch in checks if not ch.ok)
+    deltas: list[Delta] = []
+    if baseline is not None and not config.sweep:
+        old = baseline.get(config.name)
+        if old is not None:
+            deltas = budgets.compare_baseline(config.name, stacks[0], old)
+        for d in budgets.growth_failures(deltas, max_increase):
+            failures.append(
+                f"{config.name}: total {d.column} {d.metric} grew {d.change_pct:+.1f}% "
+                f"({int(d.old):,} -> {int(d.new):,}), over --max-increase {max_increase:g}%"
+            )
+    return ConfigReport(
+        name=config.name,
+        path=config.path,
+        stacks=tuple(stacks),
+        sweep=dict(config.sweep),
+        budgets=tuple(checks),
+        deltas=tuple(deltas),
+        failures=tuple(failures),
+    )
