@@ -27,7 +27,11 @@ def rich_table(table: MetricTable, title: str | None = None) -> Table:
     )
     for i, header in enumerate(headers):
         out.add_column(
-            header, justify="left" if i == 0 else "right", style="bold" if i == 0 else None, no_wrap=True
+            header,
+            justify="left" if i == 0 else "right",
+            style="bold" if i == 0 else None,
+            no_wrap=i > 0,
+            overflow="fold",
         )
     for row in body:
         out.add_row(*row)
