@@ -11,7 +11,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -26,10 +25,12 @@ from dsconv_cli.errors import (
     CheckFailed,
     ConfigError,
     DsconvError,
+    Interrupted,
     MemoryLimitError,
     SpecError,
     format_value,
 )
+from dsconv_cli.files import write_atomic
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
     DEFAULT_OUT_CHANNELS,
@@ -38,11 +39,13 @@ from dsconv_cli.spec import (
     ConfigReport,
     Device,
     DType,
-    Latency,
     Norm,
     OutputFormat,
+    Peaks,
     Placement,
     StackResult,
+    TimingCase,
+    TimingRow,
     default_input_shape,
     infer_rank,
     parse_ints,
@@ -61,8 +64,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    help="What does this conv layer cost, and what would a depthwise-separable one cost instead?\n\n"
-    + EXIT_CODES_HELP,
+    help="What does this conv layer cost, and what would a depthwise-separable one cost instead?\n\n" + EXIT_CODES_HELP,
 )
 
 
@@ -97,9 +99,7 @@ OUTPUT = "Output"
 TIMING = "Timing"
 CONFIG = "Config and CI"
 
-FormatOpt = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)
-]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)]
 OutputOpt = Annotated[
     Path | None,
     typer.Option("--output", help="Write to FILE (atomically) instead of stdout.", rich_help_panel=OUTPUT,
@@ -109,9 +109,7 @@ VerifyOpt = Annotated[
     bool, typer.Option("--verify", help="Cross-check every count against PyTorch and fvcore; exit 1 on any "
                        "disagreement.", rich_help_panel=OUTPUT),
 ]  # fmt: skip
-BenchOpt = Annotated[
-    bool, typer.Option("--bench/--no-bench", help="Time both variants.", rich_help_panel=TIMING)
-]
+BenchOpt = Annotated[bool, typer.Option("--bench/--no-bench", help="Time both variants.", rich_help_panel=TIMING)]
 DeviceOpt = Annotated[Device, typer.Option(help="auto = cuda when present.", rich_help_panel=TIMING)]
 DTypeOpt = Annotated[DType, typer.Option(help="Timing dtype.", rich_help_panel=TIMING)]
 ThreadsOpt = Annotated[
@@ -133,9 +131,7 @@ MaxIncreaseOpt = Annotated[
     float | None, typer.Option("--max-increase", help="Fail when a total's params or MACs grew more than PCT "
                                "percent over --baseline.", rich_help_panel=CONFIG, show_default=False),
 ]  # fmt: skip
-MaxPointsOpt = Annotated[
-    int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)
-]
+MaxPointsOpt = Annotated[int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)]
 
 
 @dataclass(frozen=True)
@@ -223,9 +219,7 @@ def compare(
     ] = None,
     groups: Annotated[
         int | None,
-        typer.Option(
-            help="Groups of the standard conv [default: 1].", rich_help_panel=LAYER, show_default=False
-        ),
+        typer.Option(help="Groups of the standard conv [default: 1].", rich_help_panel=LAYER, show_default=False),
     ] = None,
     multiplier: Annotated[
         int | None,
@@ -263,15 +257,11 @@ def compare(
     ] = None,
     norm: Annotated[
         Norm | None,
-        typer.Option(
-            help="Normalisation after convs [default: none].", rich_help_panel=LAYER, show_default=False
-        ),
+        typer.Option(help="Normalisation after convs [default: none].", rich_help_panel=LAYER, show_default=False),
     ] = None,
     act: Annotated[
         Activation | None,
-        typer.Option(
-            help="Activation after convs [default: none].", rich_help_panel=LAYER, show_default=False
-        ),
+        typer.Option(help="Activation after convs [default: none].", rich_help_panel=LAYER, show_default=False),
     ] = None,
     placement: Annotated[
         Placement | None,
@@ -291,15 +281,18 @@ def compare(
         ),
     ] = None,
     batch: Annotated[
-        int | None,
-        typer.Option(help="Override N of the input shape.", rich_help_panel=INPUT, show_default=False),
+        str | None,
+        typer.Option(
+            help="Override N of the input shape; a list (1,8,32) times each batch size.",
+            rich_help_panel=INPUT,
+            show_default=False,
+        ),
     ] = None,
     config_file: Annotated[
         Path | None,
         typer.Option(
             "--config",
-            help="A YAML config (layers, sweep, budgets); layer flags "
-            "override a single-layer config's values.",
+            help="A YAML config (layers, sweep, budgets); layer flags override a single-layer config's values.",
             rich_help_panel=CONFIG,
             show_default=False,
             dir_okay=False,
@@ -320,7 +313,33 @@ def compare(
     verify: VerifyOpt = False,
     bench: BenchOpt = True,
     device: DeviceOpt = Device.AUTO,
-    dtype: DTypeOpt = DType.FLOAT32,
+    dtype: Annotated[
+        str, typer.Option(help="Timing dtype, or a list: float32,bfloat16.", rich_help_panel=TIMING)
+    ] = "float32",
+    channels_last: Annotated[
+        bool,
+        typer.Option("--channels-last", help="Also time in channels-last memory format.", rich_help_panel=TIMING),
+    ] = False,
+    compile_: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="Also time torch.compile'd modules (compile time reported apart).",
+            rich_help_panel=TIMING,
+        ),
+    ] = False,  # fmt: skip
+    backward: Annotated[
+        bool,
+        typer.Option("--backward", help="Also time forward + backward, as in training.", rich_help_panel=TIMING),
+    ] = False,
+    roofline: Annotated[
+        bool,
+        typer.Option(
+            "--roofline/--no-roofline",
+            help="Place timings under the machine's measured peaks (measured once per device and dtype, then cached).",
+            rich_help_panel=TIMING,
+        ),
+    ] = True,  # fmt: skip
     threads: ThreadsOpt = None,
     min_time: MinTimeOpt = 0.5,
     max_memory: MaxMemoryOpt = "2GiB",
@@ -332,8 +351,10 @@ def compare(
 
     Example: dsconv compare -i 64 -o 128 -k 5 --stride 2 --input-shape 8,64,56,56
     """
+    dtypes = _dtype_list(dtype)
+    batches = _batch_list(batch)
     options = RunOptions(
-        output_format, output, verify, bench, device, dtype, threads, min_time,
+        output_format, output, verify, bench, device, dtypes[0], threads, min_time,
         parse_size("max_memory", max_memory), baseline, max_increase, max_points,
     )  # fmt: skip
     options.check()
@@ -342,22 +363,27 @@ def compare(
         padding=padding, dilation=dilation, groups=groups, multiplier=multiplier, bias=bias,
         transposed=transposed, output_padding=output_padding, norm=norm, act=act, placement=placement,
     )  # fmt: skip
-    shape = _input_shape_flag(input_shape, batch)
+    first_batch = batches[0] if batches else None
+    shape = _input_shape_flag(input_shape, first_batch)
+    axes = TimingAxes(batches, dtypes, channels_last, compile_, backward, roofline)
     if config_file is not None:
-        _compare_config(config_file, layer, shape, batch, plot, options)
+        axes.single_for_configs()
+        _compare_config(config_file, layer, shape, first_batch, plot, options)
         return
     if plot is not None:
         raise SpecError("plot", plot, "draws a sweep; give a --config file with a sweep")
     if options.baseline is not None:
         raise SpecError("baseline", options.baseline, "compares config totals; give a --config file")
-    comparison = _comparison_from_flags(layer, shape, batch)
+    comparison = _comparison_from_flags(layer, shape, first_batch)
     if verify:
         from dsconv_cli.crosscheck import verify as run_verify
 
         comparison = replace(comparison, checks=run_verify(comparison))
     if bench:
-        comparison = _time_comparison(comparison, options)
+        comparison = _time_comparison(comparison, options, axes)
     _emit(_render_comparisons([comparison], output_format), output)
+    if comparison.interrupted:
+        raise Interrupted("interrupted by Ctrl-C; the timings measured before it are shown")
     failed = [ch for ch in comparison.checks if not ch.ok]
     if failed:
         first = failed[0]
@@ -383,9 +409,60 @@ def _layer_flags(**raw: Any) -> dict[str, Any]:
     return given
 
 
+def _dtype_list(text: str) -> tuple[DType, ...]:
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(DType(part.strip()))
+        except ValueError:
+            valid = ", ".join(d.value for d in DType)
+            raise SpecError("dtype", text, f"{part.strip()!r} is not one of {valid}; give one or a list") from None
+    return tuple(dict.fromkeys(values))
+
+
+def _batch_list(text: str | None) -> tuple[int, ...]:
+    if text is None:
+        return ()
+    values = parse_ints("batch", text)
+    if any(v < 1 for v in values):
+        raise SpecError("batch", text, "must be positive integers")
+    return tuple(dict.fromkeys(values))
+
+
+@dataclass(frozen=True)
+class TimingAxes:
+    """What ``compare`` times: each combination of these is a row."""
+
+    batches: tuple[int, ...]
+    dtypes: tuple[DType, ...]
+    channels_last: bool
+    compiled: bool
+    backward: bool
+    roofline: bool
+
+    def single_for_configs(self) -> None:
+        """Configs time one case: refuse lists and the extra axes there."""
+        if len(self.batches) > 1:
+            raise SpecError("batch", ",".join(map(str, self.batches)), "takes one value with --config")
+        if len(self.dtypes) > 1:
+            raise SpecError("dtype", ",".join(d.value for d in self.dtypes), "takes one value with --config")
+        for name, on in (("channels_last", self.channels_last), ("compile", self.compiled),
+                         ("backward", self.backward)):  # fmt: skip
+            if on:
+                raise SpecError(name, True, "times single comparisons; it does not apply with --config")
+
+    def cases(self, default_batch: int) -> list[TimingCase]:
+        return [
+            TimingCase(b, d, cl, comp, bw)
+            for b in (self.batches or (default_batch,))
+            for d in self.dtypes
+            for cl in ((False, True) if self.channels_last else (False,))
+            for comp in ((False, True) if self.compiled else (False,))
+            for bw in ((False, True) if self.backward else (False,))
+        ]
+
+
 def _input_shape_flag(text: str | None, batch: int | None) -> tuple[int, ...] | None:
-    if batch is not None and batch < 1:
-        raise SpecError("batch", batch, "must be a positive integer")
     if text is None:
         return None
     shape = parse_ints("input_shape", text)
@@ -393,9 +470,7 @@ def _input_shape_flag(text: str | None, batch: int | None) -> tuple[int, ...] | 
     return (batch, *shape[1:]) if batch is not None else shape
 
 
-def _comparison_from_flags(
-    layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None
-) -> Comparison:
+def _comparison_from_flags(layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None) -> Comparison:
     options = dict(layer)
     in_channels = options.pop("in_channels", None)
     options.setdefault("out_channels", DEFAULT_OUT_CHANNELS)
@@ -547,9 +622,7 @@ def _run_config(
 MAX_TIMED_POINTS = 64
 
 
-def _stack_timer(
-    cfg: Config, stacks: Sequence[StackResult], options: RunOptions
-) -> Callable[..., StackResult]:
+def _stack_timer(cfg: Config, stacks: Sequence[StackResult], options: RunOptions) -> Callable[..., StackResult]:
     if len(stacks) > MAX_TIMED_POINTS:
         raise SpecError(
             "bench", True, f"{cfg.path} sweeps {len(stacks)} points, too many to time (at most "
@@ -620,25 +693,63 @@ def _settings(options: RunOptions) -> Any:
 
 def _memory_error(limit: int, needed: int, dtype: DType, what: str = "") -> MemoryLimitError:
     return MemoryLimitError(
-        f"--max-memory {_fmt_bytes(limit)}: timing {what}this layer needs about {_fmt_bytes(needed)} "
+        f"--max-memory {report.fmt_bytes(limit)}: timing {what}this layer needs about {report.fmt_bytes(needed)} "
         f"({dtype.value}); raise --max-memory, shrink --input-shape or use --no-bench"
     )
 
 
-def _time_comparison(comparison: Comparison, options: RunOptions) -> Comparison:
-    needed = counting.timing_bytes(comparison, options.dtype)
+def _time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxes) -> Comparison:
+    """Every timing case in turn; Ctrl-C keeps what was measured and marks the comparison interrupted."""
+    cases = axes.cases(comparison.input_shape[0])
+    if axes.channels_last and comparison.spec.rank == 1:
+        raise SpecError("channels_last", True, "applies to 2-D and 3-D convs only; this one is 1-D")
+    widest = max(axes.dtypes, key=lambda d: d.itemsize)
+    largest = counting.compare(comparison.spec, (max(c.batch for c in cases), *comparison.input_shape[1:]))
+    # timing holds both variants and each stage; training also keeps activations and gradients
+    needed = counting.timing_bytes(largest, widest) * (3 if axes.backward else 1)
     if needed > options.max_memory:
-        raise _memory_error(options.max_memory, needed, options.dtype)
+        raise _memory_error(options.max_memory, needed, widest)
     from dsconv_cli import timing
 
     settings = _settings(options)
-    label = f"on {settings.device} ({options.dtype.value})"
-    latency: dict[str, Latency] = {}
-    with _progress(stderr_console(), total=2) as step:
-        latency = timing.time_comparison(
-            comparison, settings, on_step=lambda name: step(f"timing {name} {label}")
-        )
-    return replace(comparison, latency=latency)
+    peaks = tuple(_peaks(settings.device, d, settings.threads) for d in axes.dtypes) if axes.roofline else ()
+    rows: list[TimingRow] = []
+    current: list[TimingRow] = []
+    interrupted = False
+    with _progress(stderr_console(), total=len(cases) * len(timing.TIMED)) as step:
+        try:
+            for case in cases:
+                current.clear()
+                rows.append(timing.time_case(comparison, case, settings, on_step=step, partial=_keep(current)))
+        except KeyboardInterrupt:
+            interrupted = True
+            rows.extend(current)
+    return replace(comparison, timings=tuple(rows), peaks=peaks, interrupted=interrupted)
+
+
+def _keep(store: list[TimingRow]) -> Callable[[TimingRow], None]:
+    def keep(row: TimingRow) -> None:
+        store[:] = [row]
+
+    return keep
+
+
+def _peaks(device: str, dtype: DType, threads: int, refresh: bool = False) -> Peaks:
+    """Cached peaks for this device, dtype and thread count; measured (and cached) when missing."""
+    from dsconv_cli import cache, timing
+
+    key = timing.peaks_key(device, dtype, threads)
+    cached = None if refresh else cache.load_peaks(key)
+    if cached is not None:
+        return cached
+    with _progress(stderr_console(), total=1) as step:
+        step(f"measuring {device} peaks ({dtype.value}, {threads} threads); cached for next time")
+        peaks = timing.measure_peaks(device, dtype, threads)
+    try:
+        cache.save_peaks(peaks)
+    except OSError as exc:
+        stderr_console().print(f"note: could not cache peaks in {cache.cache_file()}: {exc}", markup=False)
+    return peaks
 
 
 @contextmanager
@@ -664,15 +775,6 @@ def _progress(console: Console, total: int) -> Iterator[Callable[[str], None]]:
         yield step
 
 
-def _fmt_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 # --- output -------------------------------------------------------------------------------------
 
 Rendered = str | list[RenderableType]
@@ -682,15 +784,16 @@ def _render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) ->
     if fmt is OutputFormat.JSON:
         return report.to_json(report.document([report.comparison_dict(c) for c in comparisons]))
     if fmt is OutputFormat.CSV:
-        return report.to_csv([row for c in comparisons for row in report.stage_rows(c)])
+        return report.to_csv([row for c in comparisons for row in report.all_stage_rows(c)])
     if fmt is OutputFormat.MARKDOWN:
         return "\n".join(report.comparison_markdown(c) for c in comparisons)
     return [
         tables.comparison_view(
             report.describe(c),
-            report.stage_rows(c),
+            report.first_case_rows(c),
             report.summary_lines(c),
             report.checks_table(c.checks) if c.checks else None,
+            report.timing_table(c) if len(c.timings) > 1 else None,
         )
         for c in comparisons
     ]
@@ -723,22 +826,16 @@ def _config_view(r: ConfigReport, max_increase: float | None) -> list[Renderable
         title = f"{r.name}: {len(r.stacks)} sweep points ({r.path})"
         parts.append(tables.rich_table((headers, body[:TABLE_MAX_ROWS]), title=title))
         if len(body) > TABLE_MAX_ROWS:
-            parts.append(
-                Text(f"  … {len(body) - TABLE_MAX_ROWS} more points; --format csv or json lists all")
-            )
+            parts.append(Text(f"  … {len(body) - TABLE_MAX_ROWS} more points; --format csv or json lists all"))
         parts.append(_sweep_picture(r, keys))
     else:
         (stack,) = r.stacks
         title = f"{r.name}: input {report.fmt_shape(stack.input_shape)} ({r.path})"
-        parts.append(
-            tables.stack_view(title, report.layer_table(stack, exact=False), report.stack_summary(stack))
-        )
+        parts.append(tables.stack_view(title, report.layer_table(stack, exact=False), report.stack_summary(stack)))
     if r.budgets:
         parts.extend(_budget_view(r))
     if r.deltas:
-        parts.append(
-            tables.rich_table(report.baseline_table(r.deltas, max_increase), title="against the baseline")
-        )
+        parts.append(tables.rich_table(report.baseline_table(r.deltas, max_increase), title="against the baseline"))
     verdict = "PASS" if r.ok else "FAIL"
     parts.append(Text(f"{verdict}: {r.name}", style="bold green" if r.ok else "bold red"))
     parts.extend(Text(f"  {line}") for line in r.failures)
@@ -809,18 +906,43 @@ def _check_output_path(output: Path | None, field: str = "output") -> None:
         raise SpecError(field, output, f"directory {parent} is not writable")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# --- peaks --------------------------------------------------------------------------------------
+
+
+@app.command()
+def peaks(
+    device: DeviceOpt = Device.AUTO,
+    dtype: DTypeOpt = DType.FLOAT32,
+    threads: ThreadsOpt = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Measure again even when cached.")] = False,
+    output_format: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Measure this machine's memory bandwidth and compute peak (cached per device, dtype and threads).
+
+    Example: dsconv peaks --device cpu --dtype float32 --refresh
+    """
+    from dsconv_cli import cache, timing
+
+    if threads is not None and threads < 1:
+        raise SpecError("threads", threads, "must be a positive integer")
+    if output_format is OutputFormat.CSV:
+        raise SpecError("format", "csv", "peaks print as table, json or markdown")
+    resolved = timing.resolve_device(device)
+    n_threads = threads if threads is not None else timing.default_threads()
+    key = timing.peaks_key(resolved, dtype, n_threads)
+    was_cached = not refresh and cache.load_peaks(key) is not None
+    result = _peaks(resolved, dtype, n_threads, refresh=refresh)
+    where = str(cache.cache_file())
+    if output_format is OutputFormat.JSON:
+        doc = {"schema_version": report.SCHEMA_VERSION, "peaks": report.peaks_dict(result),
+               "cached": was_cached, "cache_file": where}  # fmt: skip
+        _emit(report.to_json(doc), None)
+        return
+    table = report.peaks_table(result, was_cached, where)
+    if output_format is OutputFormat.MARKDOWN:
+        _emit(report.markdown_table(*table) + "\n", None)
+        return
+    _emit([tables.rich_table(table, title="machine peaks")], None)
 
 
 # --- schema -------------------------------------------------------------------------------------

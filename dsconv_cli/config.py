@@ -72,9 +72,7 @@ class _Strict(BaseModel):
 class LayerFields(_Strict):
     """Layer fields: the long flags of ``dsconv compare`` in snake_case."""
 
-    in_channels: Positive | None = Field(
-        None, description="Input channels; inferred from the previous layer."
-    )
+    in_channels: Positive | None = Field(None, description="Input channels; inferred from the previous layer.")
     out_channels: Positive | None = Field(None, description="Output channels (conv kinds).")
     kernel_size: IntTuple | None = Field(None, description="3 or [3, 5].")
     stride: IntTuple | None = None
@@ -177,9 +175,7 @@ class Config:
         """``FILE:LINE`` of the deepest declared part of ``path``."""
         return locate(self.path, self.lines, path)
 
-    def points(
-        self, max_points: int = DEFAULT_MAX_POINTS
-    ) -> Iterator[tuple[dict[str, Any], list[LayerDecl]]]:
+    def points(self, max_points: int = DEFAULT_MAX_POINTS) -> Iterator[tuple[dict[str, Any], list[LayerDecl]]]:
         """Each sweep point (one, empty, without a sweep) and the layers with its values applied."""
         if self.point_count > max_points:
             raise ConfigError(
@@ -260,8 +256,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
         for key in sorted(set(given) - allowed):
             valid = ", ".join(sorted(allowed)) or "none"
             problems.append(
-                f"{at(f'{path}.{key}')}: {path}.{key}: not a field of {layer.kind.value} layers "
-                f"(valid: {valid})"
+                f"{at(f'{path}.{key}')}: {path}.{key}: not a field of {layer.kind.value} layers (valid: {valid})"
             )
         # in_channels is inferred from the previous layer; a default for it only fits the first
         inherited = {k: v for k, v in defaults.items() if k in allowed and (k != "in_channels" or index == 0)}
@@ -288,9 +283,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
     )
 
 
-def _input_shape(
-    model: ConfigModel, decls: Sequence[LayerDecl], at: Any, problems: list[str]
-) -> tuple[int, ...]:
+def _input_shape(model: ConfigModel, decls: Sequence[LayerDecl], at: Any, problems: list[str]) -> tuple[int, ...]:
     first = decls[0].options if decls else {}
     if model.input_shape is None:
         channels = first.get("in_channels", DEFAULT_IN_CHANNELS)
@@ -337,9 +330,7 @@ def _budgets(model: BudgetsModel | None) -> Budgets:
         return obj.model_dump(exclude_none=True) if obj is not None else {}
 
     totals = {c: limits(getattr(model, c)) for c in ("standard", "separable")}
-    per_layer = (
-        {c: limits(getattr(model.per_layer, c)) for c in ("standard", "separable")} if model.per_layer else {}
-    )
+    per_layer = {c: limits(getattr(model.per_layer, c)) for c in ("standard", "separable")} if model.per_layer else {}
     reduction = model.min_reduction.model_dump(exclude_none=True) if model.min_reduction else {}
     return Budgets(
         totals={c: v for c, v in totals.items() if v},

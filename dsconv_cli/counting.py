@@ -22,8 +22,11 @@ from dsconv_cli.spec import (
     LayerStats,
     Norm,
     PaddingMode,
+    Peaks,
+    Roofline,
     StackResult,
     Stage,
+    Traffic,
     VariantStats,
     resolve_spec,
     validate,
@@ -258,3 +261,52 @@ def stack_timing_bytes(stack: StackResult, dtype: DType) -> int:
             for stage in variant.stages:
                 elements += math.prod(stage.output_shape) + stage.params + stage.buffers
     return elements * dtype.itemsize
+
+
+# --- memory traffic and roofline -------------------------------------------------------------------
+
+
+def stage_traffic(stats: LayerStats, itemsize: int) -> Traffic:
+    """Least traffic of a stage: its weights (params and buffers), its input and its output, once each."""
+    return Traffic(
+        weight_bytes=(stats.params + stats.buffers) * itemsize,
+        input_bytes=math.prod(stats.input_shape) * itemsize,
+        output_bytes=math.prod(stats.output_shape) * itemsize,
+    )
+
+
+def variant_traffic(variant: VariantStats, itemsize: int) -> Traffic:
+    """Stages run one after another (as PyTorch runs them): intermediates are written, then read back."""
+    stages = [stage_traffic(s, itemsize) for s in variant.stages]
+    return Traffic(
+        weight_bytes=sum(t.weight_bytes for t in stages),
+        input_bytes=sum(t.input_bytes for t in stages),
+        output_bytes=sum(t.output_bytes for t in stages),
+    )
+
+
+def intermediate_bytes(variant: VariantStats, itemsize: int) -> int:
+    """Bytes of the tensors a variant passes between its stages (the separable pair's depthwise output)."""
+    return sum(math.prod(s.output_shape) for s in variant.stages[:-1]) * itemsize
+
+
+def arithmetic_intensity(flops: int, traffic: Traffic) -> float:
+    """FLOPs (2 x MACs) per byte of least traffic."""
+    return flops / traffic.min_bytes_moved
+
+
+def roofline(flops: int, traffic: Traffic, median_ms: float, peaks: Peaks) -> Roofline:
+    """Achieved rates, the roof that binds (memory below the ridge point, compute above) and how close."""
+    seconds = median_ms / 1e3
+    intensity = arithmetic_intensity(flops, traffic)
+    achieved_gflops = flops / seconds / 1e9
+    achieved_gbps = traffic.min_bytes_moved / seconds / 1e9
+    memory_bound = intensity < peaks.ridge_point
+    roof_gflops = intensity * peaks.bandwidth_gbps if memory_bound else peaks.compute_gflops
+    return Roofline(
+        arithmetic_intensity=intensity,
+        achieved_gflops=achieved_gflops,
+        achieved_gbps=achieved_gbps,
+        bound="memory" if memory_bound else "compute",
+        fraction_of_roof=achieved_gflops / roof_gflops,
+    )

@@ -41,9 +41,7 @@ def _fvcore_check(stage: Stage, stats: LayerStats, max_elements: int) -> Check:
         return Check(stats.name, "macs", FVCORE, stats.macs, None, "fvcore counts padding='same' as 0 MACs")
     elements = math.prod(stats.input_shape) + math.prod(stats.output_shape)
     if elements > max_elements:
-        return Check(
-            stats.name, "macs", FVCORE, stats.macs, None, "input too large to trace with real tensors"
-        )
+        return Check(stats.name, "macs", FVCORE, stats.macs, None, "input too large to trace with real tensors")
     try:
         with warnings.catch_warnings():
             # fvcore scripts and traces with torch.jit, which recent PyTorch marks deprecated.
@@ -71,9 +69,7 @@ def verify(comparison: Comparison, *, fvcore_max_elements: int = 50_000_000) -> 
     return tuple(checks)
 
 
-def _check_variant(
-    stages: Sequence[Stage], stats: Sequence[LayerStats], fvcore_max_elements: int
-) -> list[Check]:
+def _check_variant(stages: Sequence[Stage], stats: Sequence[LayerStats], fvcore_max_elements: int) -> list[Check]:
     checks: list[Check] = []
     for stage, stage_stats in zip(stages, stats, strict=True):
         checks.extend(check_stage(stage, stage_stats, fvcore_max_elements=fvcore_max_elements))
@@ -88,9 +84,7 @@ def verify_stack(stack: StackResult, *, fvcore_max_elements: int = 50_000_000) -
             for column in COLUMNS:
                 checks.extend(
                     replace(ch, stage=f"{layer.name}/{ch.stage}")
-                    for ch in _check_variant(
-                        layer.stages(column), layer.column(column).stages, fvcore_max_elements
-                    )
+                    for ch in _check_variant(layer.stages(column), layer.column(column).stages, fvcore_max_elements)
                 )
             continue
         (whole,) = layer.standard.stages

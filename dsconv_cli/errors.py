@@ -81,3 +81,9 @@ class LayerError(DsconvError):
     def __init__(self, path: str, message: str) -> None:
         self.path = path
         super().__init__(message)
+
+
+class Interrupted(DsconvError):
+    """The user pressed Ctrl-C during a long run; what was measured has been printed."""
+
+    exit_code = 130

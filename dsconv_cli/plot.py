@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dsconv_cli.errors import DeviceError, SpecError
+from dsconv_cli.files import atomic_target
 from dsconv_cli.spec import StackResult
 
 FORMATS = (".png", ".svg")
@@ -59,13 +58,8 @@ def plot_sweep(path: Path, title: str, stacks: Sequence[StackResult], keys: Sequ
         axes.invert_yaxis()
     axes.set_title(title)
     figure.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
     try:
-        figure.savefig(tmp, format=path.suffix.lstrip(".").lower())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_target(path) as tmp:
+            figure.savefig(tmp, format=path.suffix.lstrip(".").lower())
     finally:
         plt.close(figure)

@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
-from dsconv_cli import __version__
+from dsconv_cli import __version__, explain
 from dsconv_cli.spec import (
     COLUMNS,
     BudgetCheck,
@@ -18,10 +18,14 @@ from dsconv_cli.spec import (
     ConfigReport,
     ConvSpec,
     Delta,
+    DType,
     Latency,
     LayerResult,
     LayerStats,
+    Peaks,
+    Roofline,
     StackResult,
+    TimingRow,
     VariantStats,
 )
 
@@ -38,11 +42,12 @@ CONVENTION = {
 
 
 class StageRow(TypedDict):
-    """One row of the exported table: a stage, or a variant's total."""
+    """One row of the exported table: a stage or a variant's total, in one timing case."""
 
     comparison: str
     variant: str
     stage: str
+    batch: int
     input_shape: list[int]
     output_shape: list[int]
     params: int
@@ -50,12 +55,25 @@ class StageRow(TypedDict):
     flops: int
     elementwise_ops: int
     buffers: int
+    weight_bytes: int
+    min_bytes_moved: int
+    intermediate_bytes: int
+    arithmetic_intensity: float
+    dtype: str
+    channels_last: bool | None
+    compiled: bool | None
+    backward: bool | None
     median_ms: float | None
     iqr_ms: float | None
+    min_ms: float | None
+    cv: float | None
     runs: int | None
     device: str | None
     threads: int | None
-    dtype: str | None
+    achieved_gflops: float | None
+    achieved_gbps: float | None
+    bound: str | None
+    fraction_of_roof: float | None
 
 
 CSV_COLUMNS = list(StageRow.__annotations__)
@@ -88,7 +106,9 @@ def latency_dict(latency: Latency) -> dict[str, Any]:
     return {
         "median_ms": latency.median_ms,
         "iqr_ms": latency.iqr_ms,
+        "min_ms": latency.min_ms,
         "runs": latency.runs,
+        "cv": latency.cv,
         "device": latency.device,
         "threads": latency.threads,
         "dtype": latency.dtype,
@@ -132,10 +152,78 @@ def column_dict(variant: VariantStats, latency: Latency | None = None) -> dict[s
     return out
 
 
+def memory_dict(item: explain.ItemAnalysis) -> dict[str, Any]:
+    t = item.traffic
+    out: dict[str, Any] = {
+        "weight_bytes": t.weight_bytes,
+        "input_bytes": t.input_bytes,
+        "output_bytes": t.output_bytes,
+        "activation_bytes": t.activation_bytes,
+        "min_bytes_moved": t.min_bytes_moved,
+    }
+    if item.name == "separable":
+        out["intermediate_bytes"] = item.intermediate_bytes
+    if item.peak_bytes is not None:
+        out["peak_bytes"] = item.peak_bytes
+    return out
+
+
+def roofline_dict(line: Roofline) -> dict[str, Any]:
+    return {
+        "achieved_gflops": line.achieved_gflops,
+        "achieved_gbps": line.achieved_gbps,
+        "bound": line.bound,
+        "fraction_of_roof": line.fraction_of_roof,
+    }
+
+
+def item_dict(item: explain.ItemAnalysis) -> dict[str, Any]:
+    """Latency, memory, intensity and roofline of one variant or stage (what was measured of it)."""
+    out: dict[str, Any] = {"memory": memory_dict(item), "arithmetic_intensity": item.arithmetic_intensity}
+    if item.latency is not None:
+        out["latency"] = latency_dict(item.latency)
+    if item.roofline is not None:
+        out["roofline"] = roofline_dict(item.roofline)
+    if item.compile_s is not None:
+        out["compile_s"] = item.compile_s
+    return out
+
+
+def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
+    items = explain.analyse(c, row)
+    return {
+        "batch": row.case.batch,
+        "dtype": row.case.dtype.value,
+        "channels_last": row.case.channels_last,
+        "compiled": row.case.compiled,
+        "backward": row.case.backward,
+        **{name: item_dict(items[name]) for name in explain.ITEMS},
+        "speedup": row.speedup,
+        "explanation": explain.explanation(c, row),
+    }
+
+
+def peaks_dict(peaks: Peaks) -> dict[str, Any]:
+    return {
+        "device": peaks.device,
+        "device_name": peaks.device_name,
+        "dtype": peaks.dtype,
+        "threads": peaks.threads,
+        "bandwidth_gbps": peaks.bandwidth_gbps,
+        "compute_gflops": peaks.compute_gflops,
+        "ridge_point": peaks.ridge_point,
+        "measured_at": peaks.measured_at,
+        "torch_version": peaks.torch_version,
+    }
+
+
 def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
     """One comparison as the documented JSON object."""
-    standard = column_dict(c.standard, c.latency.get("standard"))
-    separable = column_dict(c.separable, c.latency.get("separable"))
+    items = explain.analyse(c, c.timings[0] if c.timings else None)
+    standard = column_dict(c.standard) | item_dict(items["standard"])
+    separable = column_dict(c.separable) | item_dict(items["separable"])
+    for stage in ("depthwise", "pointwise"):
+        separable[stage] |= item_dict(items[stage])
     out: dict[str, Any] = {
         "name": name or describe(c),
         "input_shape": list(c.input_shape),
@@ -148,6 +236,13 @@ def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
         "speedup": c.speedup,
         "notes": list(c.notes),
     }
+    if c.timings:
+        out["timings"] = [timing_dict(c, row) for row in c.timings]
+        out["explanation"] = [line for row in c.timings if (line := explain.explanation(c, row))]
+        out["warnings"] = explain.noise_warnings(c)
+        out["interrupted"] = c.interrupted
+    if c.peaks:
+        out["peaks"] = [peaks_dict(p) for p in c.peaks]
     if c.checks:
         out["checks"] = [check_dict(ch) for ch in c.checks]
     return out
@@ -184,9 +279,7 @@ def layer_dict(layer: LayerResult, stack: StackResult) -> dict[str, Any]:
     }
     for column in COLUMNS:
         out[column] = column_dict(layer.column(column), layer.latency.get(column))
-    out["mac_share"] = {
-        column: _share(layer.column(column).macs, stack.total(column, "macs")) for column in COLUMNS
-    }
+    out["mac_share"] = {column: _share(layer.column(column).macs, stack.total(column, "macs")) for column in COLUMNS}
     out["param_ratio"] = _ratio(layer.separable.params, layer.standard.params)
     out["mac_ratio"] = _ratio(layer.separable.macs, layer.standard.macs)
     return out
@@ -343,9 +436,7 @@ def stack_summary(stack: StackResult) -> list[str]:
             f"{fmt_int(stack.total(column, 'elementwise_ops'))} other ops"
         )
     p, m = stack.ratio("params"), stack.ratio("macs")
-    lines.append(
-        f"separable: {fmt_pct_fewer(p)} params (ratio {p:.4f}), {fmt_pct_fewer(m)} MACs (ratio {m:.4f})"
-    )
+    lines.append(f"separable: {fmt_pct_fewer(p)} params (ratio {p:.4f}), {fmt_pct_fewer(m)} MACs (ratio {m:.4f})")
     if set(COLUMNS) <= set(stack.latency):
         std, sep = stack.latency["standard"], stack.latency["separable"]
         lines.append(
@@ -449,9 +540,7 @@ def config_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
     """A row per layer and sweep point (plus the point's total)."""
     rows = []
     for stack in r.stacks:
-        entries: list[tuple[str, str, Any]] = [
-            (layer.name, layer.kind.value, layer) for layer in stack.layers
-        ]
+        entries: list[tuple[str, str, Any]] = [(layer.name, layer.kind.value, layer) for layer in stack.layers]
         for name, kind, layer in [*entries, ("total", "", None)]:
             row: dict[str, Any] = {
                 "config": r.name,
@@ -489,34 +578,61 @@ def to_config_csv(reports: Sequence[ConfigReport]) -> str:
     return buffer.getvalue()
 
 
-def stage_rows(c: Comparison, name: str = "") -> list[StageRow]:
-    """Standard, depthwise, pointwise and separable-total rows of one comparison."""
+def stage_rows(c: Comparison, name: str = "", row: TimingRow | None = None) -> list[StageRow]:
+    """Standard, depthwise, pointwise and separable-total rows of one timing case (or untimed)."""
     label = name or describe(c)
-
-    def row(variant: str, stage: str, stats: LayerStats | VariantStats, lat: Latency | None) -> StageRow:
-        return StageRow(
-            comparison=label,
-            variant=variant,
-            stage=stage,
-            input_shape=list(stats.input_shape),
-            output_shape=list(stats.output_shape),
-            params=stats.params,
-            macs=stats.macs,
-            flops=stats.flops,
-            elementwise_ops=stats.elementwise_ops,
-            buffers=stats.buffers,
-            median_ms=lat.median_ms if lat else None,
-            iqr_ms=lat.iqr_ms if lat else None,
-            runs=lat.runs if lat else None,
-            device=lat.device if lat else None,
-            threads=lat.threads if lat else None,
-            dtype=lat.dtype if lat else None,
+    items = explain.analyse(c, row)
+    rows: list[StageRow] = []
+    for item_name in explain.ITEMS:
+        item = items[item_name]
+        stats, lat, line = item.stats, item.latency, item.roofline
+        rows.append(
+            StageRow(
+                comparison=label,
+                variant="standard" if item_name == "standard" else "separable",
+                stage="total" if item_name == "separable" else item_name,
+                batch=stats.input_shape[0],
+                input_shape=list(stats.input_shape),
+                output_shape=list(stats.output_shape),
+                params=stats.params,
+                macs=stats.macs,
+                flops=stats.flops,
+                elementwise_ops=stats.elementwise_ops,
+                buffers=stats.buffers,
+                weight_bytes=item.traffic.weight_bytes,
+                min_bytes_moved=item.traffic.min_bytes_moved,
+                intermediate_bytes=item.intermediate_bytes,
+                arithmetic_intensity=item.arithmetic_intensity,
+                dtype=row.case.dtype.value if row else DType.FLOAT32.value,
+                channels_last=row.case.channels_last if row else None,
+                compiled=row.case.compiled if row else None,
+                backward=row.case.backward if row else None,
+                median_ms=lat.median_ms if lat else None,
+                iqr_ms=lat.iqr_ms if lat else None,
+                min_ms=lat.min_ms if lat else None,
+                cv=lat.cv if lat else None,
+                runs=lat.runs if lat else None,
+                device=lat.device if lat else None,
+                threads=lat.threads if lat else None,
+                achieved_gflops=line.achieved_gflops if line else None,
+                achieved_gbps=line.achieved_gbps if line else None,
+                bound=line.bound if line else None,
+                fraction_of_roof=line.fraction_of_roof if line else None,
+            )
         )
-
-    rows = [row("standard", "standard", c.standard, c.latency.get("standard"))]
-    rows += [row("separable", s.name, s, None) for s in c.separable.stages]
-    rows.append(row("separable", "total", c.separable, c.latency.get("separable")))
     return rows
+
+
+def first_case_rows(c: Comparison, name: str = "") -> list[StageRow]:
+    """The rows the main table shows: the first timing case, or the counts alone."""
+    return stage_rows(c, name, c.timings[0] if c.timings else None)
+
+
+def all_stage_rows(c: Comparison, name: str = "") -> list[StageRow]:
+    """Rows of every timing case (one untimed set without timing): the CSV export."""
+    if not c.timings:
+        return stage_rows(c, name)
+    return [r for row in c.timings for r in stage_rows(c, name, row)]
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -591,10 +707,16 @@ def summary_lines(c: Comparison) -> list[str]:
     if c.speedup is not None:
         lat = c.latency["standard"]
         lines.append(
-            f"measured speedup {c.speedup:.2f}× on {lat.device} ({lat.dtype}, {lat.threads} threads; "
+            f"measured speedup {c.speedup:.2f}× on {lat.device} ({lat.threads} threads; latency is the "
             f"median ±IQR of {lat.runs} and {c.latency['separable'].runs} runs); "
             f"MACs predict {1 / c.mac_ratio:.2f}×"
         )
+    lines += [line for row in c.timings if (line := explain.explanation(c, row))]
+    if c.timings and not c.peaks:
+        lines.append("no roofline: machine peaks were not measured (dsconv peaks, or drop --no-roofline)")
+    lines += [f"warning: {w}" for w in explain.noise_warnings(c)]
+    if c.interrupted:
+        lines.append(f"interrupted: {len(c.timings)} timing case(s) shown are what was measured before Ctrl-C")
     lines.extend(c.notes)
     return lines
 
@@ -615,9 +737,61 @@ def metric_table(rows: Sequence[StageRow]) -> MetricTable:
     ]
     if any(r["buffers"] for r in rows):
         metrics.insert(4, ("buffers", lambda r: fmt_int(r["buffers"])))
+    metrics.append((f"min traffic ({rows[0]['dtype']})", lambda r: fmt_bytes(r["min_bytes_moved"])))
+    metrics.append(("FLOPs per byte", lambda r: f"{r['arithmetic_intensity']:.2f}"))
     if timed:
         metrics.append(("latency ms", lambda r: fmt_ms(r["median_ms"], r["iqr_ms"])))
+        metrics.append(("CV", lambda r: "-" if r["cv"] is None else f"{r['cv']:.1%}"))
+    if any(r["bound"] for r in rows):
+        metrics.append(("GFLOP/s", lambda r: _opt(r["achieved_gflops"], "{:.2f}")))
+        metrics.append(("GB/s", lambda r: _opt(r["achieved_gbps"], "{:.2f}")))
+        metrics.append(("roof reached", lambda r: f"{r['fraction_of_roof']:.1%} {r['bound']}" if r["bound"] else "-"))
     body = [[label, *[fn(r) for r in rows]] for label, fn in metrics]
+    return headers, body
+
+
+def _roof_reached(row: StageRow) -> str:
+    if row["bound"] is None or row["fraction_of_roof"] is None:
+        return "-"
+    return f"{row['fraction_of_roof']:.1%} {row['bound']}"
+
+
+def _opt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def fmt_bytes(n: int) -> str:
+    """Bytes with a binary unit: ``1.2 MiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def peaks_table(peaks: Peaks, cached: bool, cache_file: str) -> MetricTable:
+    """The measured peaks as label/value rows."""
+    body = [
+        ["device", f"{peaks.device} ({peaks.device_name})"],
+        ["dtype, threads", f"{peaks.dtype}, {peaks.threads}"],
+        ["memory bandwidth", f"{peaks.bandwidth_gbps:.2f} GB/s (large copy, read + write)"],
+        ["compute peak", f"{peaks.compute_gflops:.2f} GFLOP/s (large matrix product)"],
+        ["ridge point", f"{peaks.ridge_point:.2f} FLOPs per byte"],
+        ["measured", f"{peaks.measured_at} with torch {peaks.torch_version}"],
+        ["cache", f"{'cached' if cached else 'measured now'}: {cache_file}"],
+    ]
+    return ["", "value"], body
+
+
+def timing_table(c: Comparison) -> MetricTable:
+    """A row per timing case: each item's median, the speedup and what MACs predict."""
+    headers = ["case", "standard", "depthwise", "pointwise", "separable", "speedup"]
+    body = []
+    for row in c.timings:
+        cells = [fmt_ms(_median(row.latency.get(name))) for name in explain.ITEMS]
+        speedup = "-" if row.speedup is None else f"{row.speedup:.2f}×"
+        body.append([row.case.label, *cells, speedup])
     return headers, body
 
 
@@ -675,7 +849,9 @@ def markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str
 
 
 def comparison_markdown(c: Comparison, name: str = "") -> str:
-    parts = [f"### {name or describe(c)}", "", markdown_table(*metric_table(stage_rows(c, name))), ""]
+    parts = [f"### {name or describe(c)}", "", markdown_table(*metric_table(first_case_rows(c, name))), ""]
+    if len(c.timings) > 1:
+        parts += [markdown_table(*timing_table(c)), ""]
     parts += [f"- {line}" for line in summary_lines(c)]
     if c.checks:
         parts += ["", markdown_table(*checks_table(c.checks))]

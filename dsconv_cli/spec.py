@@ -244,7 +244,7 @@ class VariantStats:
 
 @dataclass(frozen=True, slots=True)
 class Latency:
-    """A timing result from ``torch.utils.benchmark``."""
+    """A timing result from ``torch.utils.benchmark``: statistics over its timed blocks."""
 
     median_ms: float
     iqr_ms: float
@@ -252,6 +252,102 @@ class Latency:
     device: str
     threads: int
     dtype: str
+    min_ms: float = 0.0
+    cv: float = 0.0  # standard deviation / mean of the blocks
+
+    NOISY_CV = 0.10  # above this the spread says the median is not to be trusted
+
+    @property
+    def noisy(self) -> bool:
+        return self.cv > self.NOISY_CV
+
+
+@dataclass(frozen=True, slots=True)
+class TimingCase:
+    """One combination of the timing axes; each is a row of the timing table."""
+
+    batch: int
+    dtype: DType
+    channels_last: bool = False
+    compiled: bool = False
+    backward: bool = False
+
+    @property
+    def label(self) -> str:
+        parts = [f"batch {self.batch}", self.dtype.value]
+        if self.channels_last:
+            parts.append("channels-last")
+        if self.compiled:
+            parts.append("compiled")
+        parts.append("forward+backward" if self.backward else "forward")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """The least memory traffic of a stage: each input, weight and output moved once."""
+
+    weight_bytes: int  # params and buffers
+    input_bytes: int
+    output_bytes: int
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.input_bytes + self.output_bytes
+
+    @property
+    def min_bytes_moved(self) -> int:
+        return self.weight_bytes + self.input_bytes + self.output_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Peaks:
+    """A machine's measured memory bandwidth and compute peak for one device, dtype and thread count."""
+
+    device: str
+    device_name: str
+    dtype: str
+    threads: int
+    bandwidth_gbps: float
+    compute_gflops: float
+    measured_at: str
+    torch_version: str
+
+    @property
+    def ridge_point(self) -> float:
+        """FLOPs per byte above which compute, not memory, bounds a kernel."""
+        return self.compute_gflops / self.bandwidth_gbps
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}|{self.device_name}|{self.dtype}|{self.threads}"
+
+
+@dataclass(frozen=True, slots=True)
+class Roofline:
+    """Where one timed stage sits under the machine's roofs."""
+
+    arithmetic_intensity: float  # FLOPs per byte of least traffic
+    achieved_gflops: float
+    achieved_gbps: float
+    bound: str  # "memory" or "compute"
+    fraction_of_roof: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimingRow:
+    """All timings of one case: ``standard``, ``separable`` and its ``depthwise`` and ``pointwise`` stages."""
+
+    case: TimingCase
+    latency: dict[str, Latency] = field(default_factory=dict)
+    compile_s: dict[str, float] = field(default_factory=dict)
+    peak_bytes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def speedup(self) -> float | None:
+        if "standard" in self.latency and "separable" in self.latency:
+            return self.latency["standard"].median_ms / self.latency["separable"].median_ms
+        return None
 
 
 Measured = int | tuple[int, ...]
@@ -282,8 +378,15 @@ class Comparison:
     standard: VariantStats
     separable: VariantStats
     notes: tuple[str, ...] = ()
-    latency: dict[str, Latency] = field(default_factory=dict)
+    timings: tuple[TimingRow, ...] = ()
     checks: tuple[Check, ...] = ()
+    peaks: tuple[Peaks, ...] = ()  # per timed dtype
+    interrupted: bool = False  # timing stopped by the user: ``timings`` holds what was measured
+
+    @property
+    def latency(self) -> dict[str, Latency]:
+        """The first timing case's latencies (the one the main table shows)."""
+        return self.timings[0].latency if self.timings else {}
 
     @property
     def param_ratio(self) -> float:
@@ -301,9 +404,7 @@ class Comparison:
 
     @property
     def speedup(self) -> float | None:
-        if "standard" in self.latency and "separable" in self.latency:
-            return self.latency["standard"].median_ms / self.latency["separable"].median_ms
-        return None
+        return self.timings[0].speedup if self.timings else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,9 +438,7 @@ class LayerResult:
         if self.comparison is None:
             return ()
         spec = self.comparison.spec
-        separable = self.kind is LayerKind.SEPARABLE or (
-            self.kind is LayerKind.COMPARE and column == "separable"
-        )
+        separable = self.kind is LayerKind.SEPARABLE or (self.kind is LayerKind.COMPARE and column == "separable")
         return spec.separable() if separable else spec.standard()
 
     @property
@@ -464,9 +563,7 @@ def parse_padding(text: str) -> Padding:
         return PaddingMode(lowered)
     match = _INT_LIST.match(text)
     if not match:
-        raise SpecError(
-            "padding", text, "expected same, valid, an integer or comma-separated integers, e.g. 1 or 0,1"
-        )
+        raise SpecError("padding", text, "expected same, valid, an integer or comma-separated integers, e.g. 1 or 0,1")
     return tuple(int(part) for part in match.group(1).split(","))
 
 
@@ -530,9 +627,7 @@ def resolve_spec(
 ) -> ConvSpec:
     """Broadcast scalars to ``rank``, fill in the default padding and validate the result."""
     if rank not in DEFAULT_SPATIAL:
-        raise SpecError(
-            "input_shape", rank, "spatial rank must be 1, 2 or 3 (shape N,C,L / N,C,H,W / N,C,D,H,W)"
-        )
+        raise SpecError("input_shape", rank, "spatial rank must be 1, 2 or 3 (shape N,C,L / N,C,H,W / N,C,D,H,W)")
     _check_positive("in_channels", in_channels)
     _check_positive("out_channels", out_channels)
     _check_positive("groups", groups)
@@ -642,8 +737,7 @@ def validate_input_shape(input_shape: Sequence[int], in_channels: int | None = N
         raise SpecError(
             "input_shape",
             shape,
-            f"has {shape[1]} channels but in_channels is {in_channels}; "
-            f"make dim 1 of the input shape {in_channels}",
+            f"has {shape[1]} channels but in_channels is {in_channels}; make dim 1 of the input shape {in_channels}",
         )
 
 

@@ -39,10 +39,16 @@ def rich_table(table: MetricTable, title: str | None = None) -> Table:
 
 
 def comparison_view(
-    title: str, rows: Sequence[StageRow], summary: Sequence[str], checks: MetricTable | None = None
+    title: str,
+    rows: Sequence[StageRow],
+    summary: Sequence[str],
+    checks: MetricTable | None = None,
+    timings: MetricTable | None = None,
 ) -> RenderableType:
-    """One comparison: the metric table, the verdict lines and, when asked, the cross-check."""
+    """One comparison: the metric table, the timing cases, the verdict lines and the cross-check."""
     parts: list[RenderableType] = [rich_table(metric_table(rows), title=title)]
+    if timings is not None:
+        parts.append(rich_table(timings, title="timing cases (median ms)"))
     parts += [Text("  " + line) for line in summary]
     if checks is not None:
         parts.append(rich_table(checks, title="cross-check"))
@@ -76,9 +82,7 @@ def heatmap(
         rendered: list[RenderableType] = [row]
         for col in cols:
             value = cells.get((row, col))
-            rendered.append(
-                Text("-") if value is None else Text(f"{value:.3f}", style=_gradient(value, low, high))
-            )
+            rendered.append(Text("-") if value is None else Text(f"{value:.3f}", style=_gradient(value, low, high)))
         table.add_row(*rendered)
     return table
 

@@ -46,3 +46,11 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
         assert text == path.read_text(encoding="utf-8")
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own peaks cache, never the user's."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("DSCONV_CACHE_DIR", str(path))
+    return path

@@ -67,9 +67,7 @@ def test_baseline_growth_fails_over_max_increase() -> None:
 
 
 def test_evaluate_collects_every_failure() -> None:
-    cfg = config.parse(
-        SEED + "budgets:\n  separable: {params: 600}\n  min_reduction: {macs: 99}\n", "seed.yaml"
-    )
+    cfg = config.parse(SEED + "budgets:\n  separable: {params: 600}\n  min_reduction: {macs: 99}\n", "seed.yaml")
     result = evaluate(cfg, count_config(cfg))
     assert not result.ok
     assert result.failures == (

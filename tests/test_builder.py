@@ -20,9 +20,7 @@ def test_classic_placement_order() -> None:
 
 
 def test_mobilenet_placement_norms_each_stage() -> None:
-    spec = resolve_spec(
-        rank=1, in_channels=8, out_channels=8, norm="batch", act="relu6", placement="mobilenet"
-    )
+    spec = resolve_spec(rank=1, in_channels=8, out_channels=8, norm="batch", act="relu6", placement="mobilenet")
     model = build_variant(spec.separable())
     assert [type(m) for m in model.depthwise] == [nn.Conv1d, nn.BatchNorm1d, nn.ReLU6]
     assert [type(m) for m in model.pointwise] == [nn.Conv1d, nn.BatchNorm1d, nn.ReLU6]

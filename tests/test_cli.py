@@ -69,12 +69,12 @@ def test_json_is_the_documented_schema() -> None:
 
 def test_json_with_timing_has_latency_objects() -> None:
     result = invoke("compare", *SMALL, "--min-time", "0.01", "--device", "cpu", "--threads", "1",
-                    "--format", "json")  # fmt: skip
+                    "--no-roofline", "--format", "json")  # fmt: skip
     assert result.code == 0, result.stderr
     c = json.loads(result.stdout)["comparisons"][0]
     for variant in ("standard", "separable"):
         latency = c[variant]["latency"]
-        assert set(latency) == {"median_ms", "iqr_ms", "runs", "device", "threads", "dtype"}
+        assert set(latency) == {"median_ms", "iqr_ms", "min_ms", "runs", "cv", "device", "threads", "dtype"}
         assert latency["median_ms"] > 0 and latency["iqr_ms"] >= 0 and latency["runs"] >= 1
         assert (latency["device"], latency["threads"], latency["dtype"]) == ("cpu", 1, "float32")
     assert c["speedup"] == pytest.approx(
@@ -161,7 +161,10 @@ def test_verify_json_lists_checks() -> None:
          "comma-separated integers, e.g. 1 or 0,1"),
         (["--output-padding", "1"], "error: --output-padding 1,1: applies to transposed convs only; add "
          "--transposed or leave it 0"),
-        (["--batch", "0"], "error: --batch 0: must be a positive integer"),
+        (["--batch", "0"], "error: --batch 0: must be positive integers"),
+        (["--batch", "1,x"], "error: --batch 1,x: expected an integer or comma-separated integers, e.g. 3 or 3,5"),
+        (["--dtype", "float32,float64"], "error: --dtype float32,float64: 'float64' is not one of float32, "
+         "float16, bfloat16; give one or a list"),
         (["--max-memory", "lots"], "error: --max-memory lots: expected a size such as 512MiB, 2GiB or 4GB"),
         (["--output", "/nonexistent-dir/x.json"], "error: --output /nonexistent-dir/x.json: directory "
          "/nonexistent-dir does not exist"),
@@ -190,9 +193,7 @@ def test_missing_cuda_is_an_environment_error() -> None:
     assert result.stderr.startswith("error: --device cuda: no CUDA device is available")
 
 
-@pytest.mark.parametrize(
-    "args", [["--help"], ["compare", "--no-bench"], ["compare", "--no-bench", "-f", "json"]]
-)
+@pytest.mark.parametrize("args", [["--help"], ["compare", "--no-bench"], ["compare", "--no-bench", "-f", "json"]])
 def test_counting_paths_never_import_torch(args: list[str]) -> None:
     code = (
         "import sys\n"

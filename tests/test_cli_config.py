@@ -49,8 +49,7 @@ def test_flags_do_not_override_stacks() -> None:
     result = invoke("compare", "--config", mobilenet, "--no-bench", "-k", "5")
     assert result.code == 2
     assert result.stderr == (
-        f"error: {mobilenet}: layer flags (--kernel-size) override single-layer configs only; "
-        "this one has 16 layers\n"
+        f"error: {mobilenet}: layer flags (--kernel-size) override single-layer configs only; this one has 16 layers\n"
     )
 
 
@@ -107,9 +106,7 @@ def test_report_lists_every_broken_file_and_still_reports_good_ones(tmp_path: Pa
     assert result.code == 2
     assert json.loads(result.stdout)["configs"][0]["name"] == "seed_example"
     lines = result.stderr.splitlines()
-    assert lines[0].startswith(
-        f"error: {bad1}:1: layers[0].kernal_size: unknown key; did you mean kernel_size?"
-    )
+    assert lines[0].startswith(f"error: {bad1}:1: layers[0].kernal_size: unknown key; did you mean kernel_size?")
     assert lines[1].startswith(f"error: {bad2}:2:1: invalid YAML:")
     assert lines[-1] == "error: 2 problem(s) in the config files above; nothing was checked for them"
 

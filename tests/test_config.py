@@ -112,9 +112,7 @@ def test_sweep_grid_expands_every_point() -> None:
 def test_grid_too_large_is_refused_unless_allowed() -> None:
     text = "input_shape: [1, 4, 8, 8]\nlayers: [{out_channels: 4}]\nsweep:\n  out_channels: [1, 2, 4]\n"
     cfg = config.parse(text, "c.yaml")
-    with pytest.raises(
-        ConfigError, match=r"c.yaml:3: sweep has 3 points, over the limit of 2; pass --max-points 3"
-    ):
+    with pytest.raises(ConfigError, match=r"c.yaml:3: sweep has 3 points, over the limit of 2; pass --max-points 3"):
         count_config(cfg, max_points=2)
     assert len(count_config(cfg, max_points=3)) == 3
 
@@ -197,9 +195,7 @@ def test_json_schema_describes_the_format() -> None:
 )
 def test_stack_totals_equal_sum_of_single_comparisons(channels: list[int], kernel: int, stride: int) -> None:
     """A stack counts each layer exactly as ``dsconv compare`` would on that layer's input."""
-    layers = "\n".join(
-        f"  - {{out_channels: {c}, kernel_size: {kernel}, stride: {stride}}}" for c in channels
-    )
+    layers = "\n".join(f"  - {{out_channels: {c}, kernel_size: {kernel}, stride: {stride}}}" for c in channels)
     (stack,) = count_config(config.parse(f"input_shape: [1, 4, 32, 32]\nlayers:\n{layers}\n", "c.yaml"))
     macs = 0
     for layer in stack.layers:

@@ -17,9 +17,7 @@ def test_reference_cases_agree_with_pytorch_and_fvcore(case: Case) -> None:
     spec = resolve_spec(rank=len(case.input_shape) - 2, **case.layer)
     checks = verify(counting.compare(spec, case.input_shape))
     assert all(ch.ok for ch in checks), [ch for ch in checks if not ch.ok]
-    standard_macs = {
-        ch.source: ch.reference for ch in checks if ch.stage == "standard" and ch.quantity == "macs"
-    }
+    standard_macs = {ch.source: ch.reference for ch in checks if ch.stage == "standard" and ch.quantity == "macs"}
     assert standard_macs[FLOP_COUNTER] == case.macs
     # fvcore gets 'same' wrong (0 MACs), so the check is skipped there, never silently passed
     assert standard_macs[FVCORE] == (None if spec.padding == "same" else case.macs)

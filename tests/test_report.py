@@ -13,12 +13,17 @@ from dsconv_cli.report import StageRow
 
 
 def _row(variant: str, stage: str, params: int, macs: int, median: float | None = None) -> StageRow:
+    timed = median is not None
     return StageRow(
-        comparison="demo", variant=variant, stage=stage, input_shape=[1, 2, 4], output_shape=[1, 4, 4],
+        comparison="demo", variant=variant, stage=stage, batch=1, input_shape=[1, 2, 4], output_shape=[1, 4, 4],
         params=params, macs=macs, flops=2 * macs, elementwise_ops=0, buffers=0,
-        median_ms=median, iqr_ms=0.01 if median else None, runs=10 if median else None,
-        device="cpu" if median else None, threads=1 if median else None,
-        dtype="float32" if median else None,
+        weight_bytes=4 * params, min_bytes_moved=4 * params + 96, intermediate_bytes=0,
+        arithmetic_intensity=2 * macs / (4 * params + 96), dtype="float32",
+        channels_last=False if timed else None, compiled=False if timed else None, backward=False if timed else None,
+        median_ms=median, iqr_ms=0.01 if timed else None, min_ms=median, cv=0.02 if timed else None,
+        runs=10 if timed else None, device="cpu" if timed else None, threads=1 if timed else None,
+        achieved_gflops=2 * macs / median / 1e6 if median else None, achieved_gbps=1.0 if timed else None,
+        bound="memory" if timed else None, fraction_of_roof=0.25 if timed else None,
     )  # fmt: skip
 
 
@@ -35,7 +40,11 @@ def test_metric_table_pivots_rows_into_columns() -> None:
     assert headers == ["", "standard", "depthwise", "pointwise", "separable"]
     assert body[0] == ["params", "24", "6", "8", "14"]
     assert body[1] == ["MACs", "96", "24", "32", "56"]
-    assert body[-1] == ["latency ms", "0.500 ±0.010", "-", "-", "0.250 ±0.010"]
+    by_label = {row[0]: row[1:] for row in body}
+    assert by_label["latency ms"] == ["0.500 ±0.010", "-", "-", "0.250 ±0.010"]
+    assert by_label["CV"] == ["2.0%", "-", "-", "2.0%"]
+    assert by_label["roof reached"] == ["25.0% memory", "-", "-", "25.0% memory"]
+    assert by_label["min traffic (float32)"] == ["192 B", "120 B", "128 B", "152 B"]  # 4*params + 96
     # column sums equal totals
     assert int(body[0][2]) + int(body[0][3]) == int(body[0][4])
 
@@ -53,7 +62,7 @@ def test_csv_round_trip_columns() -> None:
     text = report.to_csv(ROWS)
     header, first = text.splitlines()[:2]
     assert header.split(",") == report.CSV_COLUMNS
-    assert first.startswith("demo,standard,standard,1x2x4,1x4x4,24,96,192,0,0,0.5,0.01,10,cpu,1,float32")
+    assert first.startswith("demo,standard,standard,1,1x2x4,1x4x4,24,96,192,0,0,96,192,0,1.0,float32,False,False")
 
 
 def test_rich_table_renders_without_colour() -> None:

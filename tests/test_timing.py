@@ -6,24 +6,61 @@ import pytest
 import torch
 
 from dsconv_cli import counting
-from dsconv_cli.errors import DeviceError
-from dsconv_cli.spec import Device, DType, resolve_spec
-from dsconv_cli.timing import TimingSettings, default_threads, resolve_device, time_comparison
+from dsconv_cli.builder import build_variant
+from dsconv_cli.errors import DeviceError, SpecError
+from dsconv_cli.spec import Device, DType, TimingCase, resolve_spec
+from dsconv_cli.timing import (
+    TIMED,
+    TimingSettings,
+    default_threads,
+    measure_peaks,
+    peaks_key,
+    resolve_device,
+    time_case,
+    time_module,
+)
 
 SPEC = resolve_spec(rank=2, in_channels=4, out_channels=8, norm="batch", act="relu")
 COMPARISON = counting.compare(SPEC, (1, 4, 8, 8))
+CPU = TimingSettings("cpu", DType.FLOAT32, threads=1, min_time=0.01)
 
 
 @pytest.mark.parametrize("dtype", list(DType))
-def test_time_comparison_structure(dtype: DType) -> None:
+def test_time_case_times_every_item(dtype: DType) -> None:
     seen: list[str] = []
-    result = time_comparison(COMPARISON, TimingSettings("cpu", dtype, 1, 0.01), on_step=seen.append)
-    assert seen == ["standard", "separable"]
-    for latency in result.values():
-        assert latency.median_ms > 0
-        assert latency.iqr_ms >= 0
-        assert latency.runs >= 1
+    partials: list[int] = []
+    row = time_case(COMPARISON, TimingCase(2, dtype), CPU, on_step=seen.append,
+                    partial=lambda r: partials.append(len(r.latency)))  # fmt: skip
+    assert seen == [f"batch 2, {dtype.value}, forward: {name}" for name in TIMED]
+    assert partials == [1, 2, 3, 4]  # the row grows one measurement at a time
+    assert set(row.latency) == set(TIMED)
+    for latency in row.latency.values():
+        assert latency.median_ms > 0 and latency.min_ms > 0
+        assert latency.min_ms <= latency.median_ms
+        assert latency.iqr_ms >= 0 and latency.cv >= 0 and latency.runs >= 1
         assert (latency.device, latency.threads, latency.dtype) == ("cpu", 1, dtype.value)
+    assert row.speedup == pytest.approx(row.latency["standard"].median_ms / row.latency["separable"].median_ms)
+    assert row.compile_s == {} and row.peak_bytes == {}  # not compiled; no allocator peak on CPU
+
+
+def test_backward_and_channels_last_run() -> None:
+    row = time_case(COMPARISON, TimingCase(2, DType.FLOAT32, channels_last=True, backward=True), CPU)
+    assert set(row.latency) == set(TIMED)
+
+
+def test_channels_last_needs_2d_or_3d() -> None:
+    spec = resolve_spec(rank=1, in_channels=4, out_channels=4)
+    with pytest.raises(SpecError, match="2-D and 3-D convs only"):
+        time_module(build_variant(spec.standard()), (1, 4, 16), TimingSettings("cpu", DType.FLOAT32, 1, 0.01, True))
+
+
+def test_compiled_module_reports_compile_time_apart() -> None:
+    spec = resolve_spec(rank=1, in_channels=2, out_channels=2, kernel_size=1)
+    settings = TimingSettings("cpu", DType.FLOAT32, 1, 0.01, compiled=True)
+    measured = time_module(build_variant(spec.standard()), (1, 2, 4), settings)
+    assert measured.compile_s is not None and measured.compile_s > 0
+    # the compile is not inside the timed figure
+    assert measured.latency.median_ms * 1e-3 < measured.compile_s
 
 
 def test_threads_default_is_pytorchs_own() -> None:
@@ -41,7 +78,17 @@ def test_missing_cuda_is_refused() -> None:
         resolve_device(Device.CUDA)
 
 
+def test_measure_peaks_structure() -> None:
+    peaks = measure_peaks("cpu", DType.FLOAT32, threads=1, min_time=0.05)
+    assert peaks.bandwidth_gbps > 0 and peaks.compute_gflops > 0
+    assert peaks.ridge_point == pytest.approx(peaks.compute_gflops / peaks.bandwidth_gbps)
+    assert peaks.key == peaks_key("cpu", DType.FLOAT32, 1)
+    assert peaks.torch_version == torch.__version__
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_timing_structure() -> None:
-    result = time_comparison(COMPARISON, TimingSettings("cuda", DType.FLOAT16, 1, 0.01))
-    assert all(lat.device == "cuda" and lat.median_ms > 0 for lat in result.values())
+    settings = TimingSettings("cuda", DType.FLOAT16, 1, 0.01)
+    row = time_case(COMPARISON, TimingCase(1, DType.FLOAT16), settings)
+    assert all(lat.device == "cuda" and lat.median_ms > 0 for lat in row.latency.values())
+    assert set(row.peak_bytes) == set(TIMED) and all(v > 0 for v in row.peak_bytes.values())

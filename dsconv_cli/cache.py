@@ -1,0 +1,53 @@
+"""Measured machine peaks, cached per device, dtype and thread count in the user's cache directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from dsconv_cli.files import write_atomic
+from dsconv_cli.spec import Peaks
+
+ENV_DIR = "DSCONV_CACHE_DIR"
+
+
+def cache_file() -> Path:
+    """``$DSCONV_CACHE_DIR/peaks.json``, else the platform's user cache directory for dsconv."""
+    root = os.environ.get(ENV_DIR)
+    if not root:
+        import platformdirs
+
+        root = platformdirs.user_cache_dir("dsconv")
+    return Path(root) / "peaks.json"
+
+
+def _read() -> dict[str, Any]:
+    try:
+        data = json.loads(cache_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # no cache yet, or one that is unreadable: measure again
+    return data if isinstance(data, dict) else {}
+
+
+def load_peaks(key: str) -> Peaks | None:
+    """The cached peaks for ``key`` (``Peaks.key``), if any."""
+    entry = _read().get(key)
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return Peaks(**{f.name: entry[f.name] for f in dataclasses.fields(Peaks)})
+    except (KeyError, TypeError):
+        return None
+
+
+def save_peaks(peaks: Peaks) -> Path:
+    """Store ``peaks`` beside any others, atomically; returns the cache file."""
+    path = cache_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _read()
+    data[peaks.key] = dataclasses.asdict(peaks)
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
+    return path
