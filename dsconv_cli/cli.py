@@ -113,7 +113,7 @@ BenchOpt = Annotated[bool, typer.Option("--bench/--no-bench", help="Time both va
 DeviceOpt = Annotated[Device, typer.Option(help="auto = cuda when present.", rich_help_panel=TIMING)]
 DTypeOpt = Annotated[DType, typer.Option(help="Timing dtype.", rich_help_panel=TIMING)]
 ThreadsOpt = Annotated[
-    int | None, typer.Option(help="Intra-op threads [default: PyTorch's own].", rich_help_panel=TIMING,
+    int | None, typer.Option(help="Intra-op threads (default: PyTorch's own).", rich_help_panel=TIMING,
                              show_default=False),
 ]  # fmt: skip
 MinTimeOpt = Annotated[
@@ -176,7 +176,7 @@ def compare(
         typer.Option(
             "--in-channels",
             "-i",
-            help="Input channels [default: from --input-shape, else 16].",
+            help="Input channels (default: from --input-shape, else 16).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
@@ -186,7 +186,7 @@ def compare(
         typer.Option(
             "--out-channels",
             "-o",
-            help="Output channels [default: 32].",
+            help="Output channels (default: 32).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
@@ -196,35 +196,35 @@ def compare(
         typer.Option(
             "--kernel-size",
             "-k",
-            help="Kernel: 3 or 3,5 (one per spatial dim) [default: 3].",
+            help="Kernel: 3, or one per spatial dim: 3,5 (default: 3).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
     ] = None,
     stride: Annotated[
         str | None,
-        typer.Option(help="Stride: 1 or 1,2 [default: 1].", rich_help_panel=LAYER, show_default=False),
+        typer.Option(help="Stride: 1 or 1,2 (default: 1).", rich_help_panel=LAYER, show_default=False),
     ] = None,
     padding: Annotated[
         str | None,
         typer.Option(
-            help="Padding: 1, 0,1, same or valid [default: dilation·(k−1)//2, size-keeping at stride 1].",
+            help="Padding: 1, 0,1, same or valid (default: dilation·(k−1)//2, size-keeping at stride 1).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
     ] = None,
     dilation: Annotated[
         str | None,
-        typer.Option(help="Dilation: 1 or 2,1 [default: 1].", rich_help_panel=LAYER, show_default=False),
+        typer.Option(help="Dilation: 1 or 2,1 (default: 1).", rich_help_panel=LAYER, show_default=False),
     ] = None,
     groups: Annotated[
         int | None,
-        typer.Option(help="Groups of the standard conv [default: 1].", rich_help_panel=LAYER, show_default=False),
+        typer.Option(help="Groups of the standard conv (default: 1).", rich_help_panel=LAYER, show_default=False),
     ] = None,
     multiplier: Annotated[
         int | None,
         typer.Option(
-            help="Depth multiplier of the depthwise stage [default: 1].",
+            help="Depth multiplier of the depthwise stage (default: 1).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
@@ -233,7 +233,7 @@ def compare(
         bool | None,
         typer.Option(
             "--bias/--no-bias",
-            help="Bias on every conv [default: no bias].",
+            help="Bias on every conv (default: no bias).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
@@ -242,7 +242,7 @@ def compare(
         bool | None,
         typer.Option(
             "--transposed/--no-transposed",
-            help="Transposed convs (ConvTranspose*d) [default: no].",
+            help="Transposed convs, ConvTranspose*d (default: no).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
@@ -250,23 +250,23 @@ def compare(
     output_padding: Annotated[
         str | None,
         typer.Option(
-            help="Output padding of transposed convs: 0 or 0,1 [default: 0].",
+            help="Output padding of transposed convs: 0 or 0,1 (default: 0).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
     ] = None,
     norm: Annotated[
         Norm | None,
-        typer.Option(help="Normalisation after convs [default: none].", rich_help_panel=LAYER, show_default=False),
+        typer.Option(help="Normalisation after convs (default: none).", rich_help_panel=LAYER, show_default=False),
     ] = None,
     act: Annotated[
         Activation | None,
-        typer.Option(help="Activation after convs [default: none].", rich_help_panel=LAYER, show_default=False),
+        typer.Option(help="Activation after convs (default: none).", rich_help_panel=LAYER, show_default=False),
     ] = None,
     placement: Annotated[
         Placement | None,
         typer.Option(
-            help="classic: dw → pw → norm → act; mobilenet: norm + act after each stage [default: classic].",
+            help="classic: dw → pw → norm → act; mobilenet: norm + act after each stage (default: classic).",
             rich_help_panel=LAYER,
             show_default=False,
         ),
@@ -275,7 +275,7 @@ def compare(
         str | None,
         typer.Option(
             "--input-shape",
-            help="N,C,*spatial, e.g. 1,16,50,129 (rank 1-3) [default: 1,C,50,129 for 2-D].",
+            help="N,C,*spatial with 1-3 spatial dims, e.g. 1,16,50,129 (default: 1,C,50,129).",
             rich_help_panel=INPUT,
             show_default=False,
         ),
