@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -103,16 +104,7 @@ def spec_dict(spec: ConvSpec) -> dict[str, Any]:
 
 
 def latency_dict(latency: Latency) -> dict[str, Any]:
-    return {
-        "median_ms": latency.median_ms,
-        "iqr_ms": latency.iqr_ms,
-        "min_ms": latency.min_ms,
-        "runs": latency.runs,
-        "cv": latency.cv,
-        "device": latency.device,
-        "threads": latency.threads,
-        "dtype": latency.dtype,
-    }
+    return dataclasses.asdict(latency)
 
 
 def _counts(stats: LayerStats | VariantStats) -> dict[str, Any]:
@@ -169,12 +161,10 @@ def memory_dict(item: explain.ItemAnalysis) -> dict[str, Any]:
 
 
 def roofline_dict(line: Roofline) -> dict[str, Any]:
-    return {
-        "achieved_gflops": line.achieved_gflops,
-        "achieved_gbps": line.achieved_gbps,
-        "bound": line.bound,
-        "fraction_of_roof": line.fraction_of_roof,
-    }
+    """The roofline object; its arithmetic intensity is reported beside it, once."""
+    out = dataclasses.asdict(line)
+    del out["arithmetic_intensity"]
+    return out
 
 
 def item_dict(item: explain.ItemAnalysis) -> dict[str, Any]:
@@ -204,17 +194,7 @@ def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
 
 
 def peaks_dict(peaks: Peaks) -> dict[str, Any]:
-    return {
-        "device": peaks.device,
-        "device_name": peaks.device_name,
-        "dtype": peaks.dtype,
-        "threads": peaks.threads,
-        "bandwidth_gbps": peaks.bandwidth_gbps,
-        "compute_gflops": peaks.compute_gflops,
-        "ridge_point": peaks.ridge_point,
-        "measured_at": peaks.measured_at,
-        "torch_version": peaks.torch_version,
-    }
+    return dataclasses.asdict(peaks) | {"ridge_point": peaks.ridge_point}
 
 
 def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
