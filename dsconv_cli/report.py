@@ -75,6 +75,7 @@ class StageRow(TypedDict):
     achieved_gbps: float | None
     bound: str | None
     fraction_of_roof: float | None
+    peak_bytes: int | None
 
 
 CSV_COLUMNS = list(StageRow.__annotations__)
@@ -598,6 +599,7 @@ def stage_rows(c: Comparison, name: str = "", row: TimingRow | None = None) -> l
                 achieved_gbps=line.achieved_gbps if line else None,
                 bound=line.bound if line else None,
                 fraction_of_roof=line.fraction_of_roof if line else None,
+                peak_bytes=item.peak_bytes,
             )
         )
     return rows
@@ -722,6 +724,8 @@ def metric_table(rows: Sequence[StageRow]) -> MetricTable:
     if timed:
         metrics.append(("latency ms", lambda r: fmt_ms(r["median_ms"], r["iqr_ms"])))
         metrics.append(("CV", lambda r: "-" if r["cv"] is None else f"{r['cv']:.1%}"))
+    if any(r["peak_bytes"] is not None for r in rows):
+        metrics.append(("allocator peak", lambda r: "-" if r["peak_bytes"] is None else fmt_bytes(r["peak_bytes"])))
     if any(r["bound"] for r in rows):
         metrics.append(("GFLOP/s", lambda r: _opt(r["achieved_gflops"], "{:.2f}")))
         metrics.append(("GB/s", lambda r: _opt(r["achieved_gbps"], "{:.2f}")))

@@ -24,6 +24,7 @@ def _row(variant: str, stage: str, params: int, macs: int, median: float | None 
         runs=10 if timed else None, device="cpu" if timed else None, threads=1 if timed else None,
         achieved_gflops=2 * macs / median / 1e6 if median else None, achieved_gbps=1.0 if timed else None,
         bound="memory" if timed else None, fraction_of_roof=0.25 if timed else None,
+        peak_bytes=2048 if timed else None,
     )  # fmt: skip
 
 
@@ -45,6 +46,7 @@ def test_metric_table_pivots_rows_into_columns() -> None:
     assert by_label["CV"] == ["2.0%", "-", "-", "2.0%"]
     assert by_label["roof reached"] == ["25.0% memory", "-", "-", "25.0% memory"]
     assert by_label["min traffic (float32)"] == ["192 B", "120 B", "128 B", "152 B"]  # 4*params + 96
+    assert by_label["allocator peak"] == ["2.0 KiB", "-", "-", "2.0 KiB"]
     # column sums equal totals
     assert int(body[0][2]) + int(body[0][3]) == int(body[0][4])
 
