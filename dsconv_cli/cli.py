@@ -505,6 +505,8 @@ def _compare_config(
         plot_module.check_target(plot)
         _check_output_path(plot, "plot")
     cfg = config_module.load(path)
+    if plot is not None and not cfg.sweep:
+        raise SpecError("plot", plot, f"draws a sweep, and {path} has no sweep")
     if layer and len(cfg.layers) != 1:
         raise ConfigError(
             f"{path}: layer flags ({', '.join('--' + k.replace('_', '-') for k in layer)}) override "
@@ -515,8 +517,6 @@ def _compare_config(
     baseline = _load_baseline(options.baseline)
     result = _run_config(cfg, options, overrides=layer, input_shape=shape, baseline=baseline)
     if plot is not None:
-        if not result.sweep:
-            raise SpecError("plot", plot, f"draws a sweep, and {path} has no sweep")
         plot_module.plot_sweep(plot, result.name, result.stacks, list(result.sweep))
         stderr_console().print(f"wrote {plot}", markup=False)
     _emit(_render_configs([result], options), options.output)
