@@ -217,3 +217,18 @@ def test_module_entry_point() -> None:
     )  # fmt: skip
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["comparisons"][0]["separable"]["params"] == 656
+
+
+def test_verify_disagreement_exits_1_and_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong analytic count (simulated off by one MAC) must fail the cross-check, not pass it."""
+    from dsconv_cli import counting
+
+    real = counting.conv_macs
+    monkeypatch.setattr(counting, "conv_macs", lambda *args: real(*args) + 1)
+    result = invoke("compare", *SMALL, "--no-bench", "--verify")
+    assert result.code == 1
+    assert "MISMATCH" in result.stdout
+    # standard: 8*8*8 outputs * 4*9 = 18,432 MACs, reported as 18,433
+    assert result.stderr == (
+        "error: cross-check failed: 6 disagreement(s); first: standard macs dsconv 18433 vs FlopCounterMode / 2 18432\n"
+    )
