@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import Console
 
-from dsconv_cli import __version__, counting, report, tables
+from dsconv_cli import __version__, counting, render, report, tables
 from dsconv_cli.errors import (
     CheckFailed,
     ConfigError,
@@ -381,7 +381,7 @@ def compare(
         comparison = replace(comparison, checks=run_verify(comparison))
     if bench:
         comparison = _time_comparison(comparison, options, axes)
-    _emit(_render_comparisons([comparison], output_format), output)
+    _emit(render.render_comparisons([comparison], output_format), output)
     if comparison.interrupted:
         raise Interrupted("interrupted by Ctrl-C; the timings measured before it are shown")
     failed = [ch for ch in comparison.checks if not ch.ok]
@@ -519,7 +519,7 @@ def _compare_config(
     if plot is not None:
         plot_module.plot_sweep(plot, result.name, result.stacks, list(result.sweep))
         stderr_console().print(f"wrote {plot}", markup=False)
-    _emit(_render_configs([result], options), options.output)
+    _emit(render.render_configs([result], options.output_format, options.max_increase), options.output)
     if not result.ok:
         raise CheckFailed(_failure_summary([result]))
 
@@ -560,10 +560,10 @@ def report_command(
         except ConfigError as error:
             broken.extend(error.messages)
     if results:
-        rendered = _render_configs(results, options)
+        rendered = render.render_configs(results, output_format, options.max_increase)
         if output_format is OutputFormat.TABLE and len(results) > 1:
             assert isinstance(rendered, list)
-            rendered.append(tables.rich_table(_summary_table(results), title="summary"))
+            rendered.append(tables.rich_table(render.summary_table(results), title="summary"))
         _emit(rendered, output)
     for message in broken:
         error_line(message)
@@ -659,25 +659,6 @@ def _failure_summary(results: Sequence[ConfigReport]) -> str:
     lines = [line for r in results for line in r.failures]
     more = f" (+{len(lines) - 1} more above)" if len(lines) > 1 else ""
     return f"{lines[0]}{more}"
-
-
-def _summary_table(results: Sequence[ConfigReport]) -> report.MetricTable:
-    headers = ["config", "points", "std params", "sep params", "std MACs", "sep MACs", "budgets", "verdict"]
-    body = []
-    for r in results:
-        first = r.stacks[0]
-        sweep = len(r.stacks) > 1
-        body.append([
-            r.name,
-            str(len(r.stacks)),
-            "-" if sweep else report.fmt_si(first.total("standard", "params")),
-            "-" if sweep else report.fmt_si(first.total("separable", "params")),
-            "-" if sweep else report.fmt_si(first.total("standard", "macs")),
-            "-" if sweep else report.fmt_si(first.total("separable", "macs")),
-            f"{sum(b.ok for b in r.budgets)}/{len(r.budgets)}",
-            "pass" if r.ok else "FAIL",
-        ])  # fmt: skip
-    return report.stacked_headers(headers), body
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -777,104 +758,8 @@ def _progress(console: Console, total: int) -> Iterator[Callable[[str], None]]:
 
 # --- output -------------------------------------------------------------------------------------
 
-Rendered = str | list[RenderableType]
 
-
-def _render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> Rendered:
-    if fmt is OutputFormat.JSON:
-        return report.to_json(report.document([report.comparison_dict(c) for c in comparisons]))
-    if fmt is OutputFormat.CSV:
-        return report.to_csv([row for c in comparisons for row in report.all_stage_rows(c)])
-    if fmt is OutputFormat.MARKDOWN:
-        return "\n".join(report.comparison_markdown(c) for c in comparisons)
-    return [
-        tables.comparison_view(
-            report.describe(c),
-            report.first_case_rows(c),
-            report.summary_lines(c),
-            report.checks_table(c.checks) if c.checks else None,
-            report.timing_table(c) if len(c.timings) > 1 else None,
-        )
-        for c in comparisons
-    ]
-
-
-TABLE_MAX_ROWS = 50
-
-
-def _render_configs(results: Sequence[ConfigReport], options: RunOptions) -> Rendered:
-    fmt = options.output_format
-    if fmt is OutputFormat.JSON:
-        return report.to_json(report.document(configs=[report.config_dict(r) for r in results]))
-    if fmt is OutputFormat.CSV:
-        return report.to_config_csv(results)
-    if fmt is OutputFormat.MARKDOWN:
-        return "\n".join(report.config_markdown(r, options.max_increase) for r in results)
-    out: list[RenderableType] = []
-    for r in results:
-        out.extend(_config_view(r, options.max_increase))
-    return out
-
-
-def _config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableType]:
-    from rich.text import Text
-
-    parts: list[RenderableType] = []
-    if r.sweep:
-        keys = list(r.sweep)
-        headers, body = report.sweep_table(r.stacks, keys, exact=False)
-        title = f"{r.name}: {len(r.stacks)} sweep points ({r.path})"
-        parts.append(tables.rich_table((headers, body[:TABLE_MAX_ROWS]), title=title))
-        if len(body) > TABLE_MAX_ROWS:
-            parts.append(Text(f"  … {len(body) - TABLE_MAX_ROWS} more points; --format csv or json lists all"))
-        parts.append(_sweep_picture(r, keys))
-    else:
-        (stack,) = r.stacks
-        title = f"{r.name}: input {report.fmt_shape(stack.input_shape)} ({r.path})"
-        parts.append(tables.stack_view(title, report.layer_table(stack, exact=False), report.stack_summary(stack)))
-    if r.budgets:
-        parts.extend(_budget_view(r))
-    if r.deltas:
-        parts.append(tables.rich_table(report.baseline_table(r.deltas, max_increase), title="against the baseline"))
-    verdict = "PASS" if r.ok else "FAIL"
-    parts.append(Text(f"{verdict}: {r.name}", style="bold green" if r.ok else "bold red"))
-    parts.extend(Text(f"  {line}") for line in r.failures)
-    return parts
-
-
-def _budget_view(r: ConfigReport) -> list[RenderableType]:
-    """All budget checks of a single stack; for a sweep, the failing ones and a count."""
-    from rich.text import Text
-
-    if not r.sweep:
-        return [tables.rich_table(report.budget_table(r.budgets), title="budgets")]
-    failing = [b for b in r.budgets if not b.ok]
-    parts: list[RenderableType] = [Text(f"budgets: {len(r.budgets) - len(failing)} of {len(r.budgets)} "
-                                        "checks over all points pass")]  # fmt: skip
-    if failing:
-        parts.append(tables.rich_table(report.budget_table(failing), title="failing budgets"))
-    return parts
-
-
-def _sweep_picture(r: ConfigReport, keys: list[str]) -> RenderableType:
-    from rich.text import Text
-
-    if len(r.stacks) > TABLE_MAX_ROWS * 4:
-        return Text(f"  ({len(r.stacks)} points: too many to draw here; use --plot)")
-    ratios = [s.ratio("macs") for s in r.stacks]
-    if len(keys) == 2:
-        rows = list(dict.fromkeys(report.fmt_value(s.point[keys[0]]) for s in r.stacks))
-        cols = list(dict.fromkeys(report.fmt_value(s.point[keys[1]]) for s in r.stacks))
-        cells = {
-            (report.fmt_value(s.point[keys[0]]), report.fmt_value(s.point[keys[1]])): ratio
-            for s, ratio in zip(r.stacks, ratios, strict=True)
-        }
-        return tables.heatmap("MAC ratio (separable / standard)", keys[0], keys[1], cells, rows, cols)
-    labels = [report.point_label(s.point) for s in r.stacks]
-    return tables.bars("MAC ratio (separable / standard)", labels, ratios)
-
-
-def _emit(rendered: Rendered, output: Path | None) -> None:
+def _emit(rendered: render.Rendered, output: Path | None) -> None:
     if output is None:
         if isinstance(rendered, str):
             sys.stdout.write(rendered)

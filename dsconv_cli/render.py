@@ -1,0 +1,125 @@
+"""Results -> the chosen output format: text for json, csv and markdown, Rich renderables for tables.
+
+Builds what ``cli.py`` prints; prints nothing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from dsconv_cli import report, tables
+from dsconv_cli.spec import Comparison, ConfigReport, OutputFormat
+
+Rendered = str | list[RenderableType]
+
+
+def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> Rendered:
+    """Comparisons in ``fmt``."""
+    if fmt is OutputFormat.JSON:
+        return report.to_json(report.document([report.comparison_dict(c) for c in comparisons]))
+    if fmt is OutputFormat.CSV:
+        return report.to_csv([row for c in comparisons for row in report.all_stage_rows(c)])
+    if fmt is OutputFormat.MARKDOWN:
+        return "\n".join(report.comparison_markdown(c) for c in comparisons)
+    return [
+        tables.comparison_view(
+            report.describe(c),
+            report.first_case_rows(c),
+            report.summary_lines(c),
+            report.checks_table(c.checks) if c.checks else None,
+            report.timing_table(c) if len(c.timings) > 1 else None,
+        )
+        for c in comparisons
+    ]
+
+
+TABLE_MAX_ROWS = 50
+
+
+def render_configs(results: Sequence[ConfigReport], fmt: OutputFormat, max_increase: float | None) -> Rendered:
+    """Config reports in ``fmt``."""
+    if fmt is OutputFormat.JSON:
+        return report.to_json(report.document(configs=[report.config_dict(r) for r in results]))
+    if fmt is OutputFormat.CSV:
+        return report.to_config_csv(results)
+    if fmt is OutputFormat.MARKDOWN:
+        return "\n".join(report.config_markdown(r, max_increase) for r in results)
+    out: list[RenderableType] = []
+    for r in results:
+        out.extend(config_view(r, max_increase))
+    return out
+
+
+def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    if r.sweep:
+        keys = list(r.sweep)
+        headers, body = report.sweep_table(r.stacks, keys, exact=False)
+        title = f"{r.name}: {len(r.stacks)} sweep points ({r.path})"
+        parts.append(tables.rich_table((headers, body[:TABLE_MAX_ROWS]), title=title))
+        if len(body) > TABLE_MAX_ROWS:
+            parts.append(Text(f"  … {len(body) - TABLE_MAX_ROWS} more points; --format csv or json lists all"))
+        parts.append(sweep_picture(r, keys))
+    else:
+        (stack,) = r.stacks
+        title = f"{r.name}: input {report.fmt_shape(stack.input_shape)} ({r.path})"
+        parts.append(tables.stack_view(title, report.layer_table(stack, exact=False), report.stack_summary(stack)))
+    if r.budgets:
+        parts.extend(budget_view(r))
+    if r.deltas:
+        parts.append(tables.rich_table(report.baseline_table(r.deltas, max_increase), title="against the baseline"))
+    verdict = "PASS" if r.ok else "FAIL"
+    parts.append(Text(f"{verdict}: {r.name}", style="bold green" if r.ok else "bold red"))
+    parts.extend(Text(f"  {line}") for line in r.failures)
+    return parts
+
+
+def budget_view(r: ConfigReport) -> list[RenderableType]:
+    """All budget checks of a single stack; for a sweep, the failing ones and a count."""
+    if not r.sweep:
+        return [tables.rich_table(report.budget_table(r.budgets), title="budgets")]
+    failing = [b for b in r.budgets if not b.ok]
+    parts: list[RenderableType] = [Text(f"budgets: {len(r.budgets) - len(failing)} of {len(r.budgets)} "
+                                        "checks over all points pass")]  # fmt: skip
+    if failing:
+        parts.append(tables.rich_table(report.budget_table(failing), title="failing budgets"))
+    return parts
+
+
+def sweep_picture(r: ConfigReport, keys: list[str]) -> RenderableType:
+    if len(r.stacks) > TABLE_MAX_ROWS * 4:
+        return Text(f"  ({len(r.stacks)} points: too many to draw here; use --plot)")
+    ratios = [s.ratio("macs") for s in r.stacks]
+    if len(keys) == 2:
+        rows = list(dict.fromkeys(report.fmt_value(s.point[keys[0]]) for s in r.stacks))
+        cols = list(dict.fromkeys(report.fmt_value(s.point[keys[1]]) for s in r.stacks))
+        cells = {
+            (report.fmt_value(s.point[keys[0]]), report.fmt_value(s.point[keys[1]])): ratio
+            for s, ratio in zip(r.stacks, ratios, strict=True)
+        }
+        return tables.heatmap("MAC ratio (separable / standard)", keys[0], keys[1], cells, rows, cols)
+    labels = [report.point_label(s.point) for s in r.stacks]
+    return tables.bars("MAC ratio (separable / standard)", labels, ratios)
+
+
+def summary_table(results: Sequence[ConfigReport]) -> report.MetricTable:
+    """The closing summary of ``dsconv report``: a row per config."""
+    headers = ["config", "points", "std params", "sep params", "std MACs", "sep MACs", "budgets", "verdict"]
+    body = []
+    for r in results:
+        first = r.stacks[0]
+        sweep = len(r.stacks) > 1
+        body.append([
+            r.name,
+            str(len(r.stacks)),
+            "-" if sweep else report.fmt_si(first.total("standard", "params")),
+            "-" if sweep else report.fmt_si(first.total("separable", "params")),
+            "-" if sweep else report.fmt_si(first.total("standard", "macs")),
+            "-" if sweep else report.fmt_si(first.total("separable", "macs")),
+            f"{sum(b.ok for b in r.budgets)}/{len(r.budgets)}",
+            "pass" if r.ok else "FAIL",
+        ])  # fmt: skip
+    return report.stacked_headers(headers), body
