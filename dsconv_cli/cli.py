@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -684,6 +685,16 @@ def _time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAx
     cases = axes.cases(comparison.input_shape[0])
     if axes.channels_last and comparison.spec.rank == 1:
         raise SpecError("channels_last", True, "applies to 2-D and 3-D convs only; this one is 1-D")
+    if axes.backward and comparison.spec.norm is Norm.BATCH:
+        # training-mode BatchNorm needs more than one value per channel (batch x spatial positions)
+        smallest = min(c.batch for c in cases)
+        for stage in (*comparison.standard.stages, *comparison.separable.stages):
+            if smallest * math.prod(stage.output_shape[2:]) < 2:
+                raise SpecError(
+                    "backward", True, f"trains BatchNorm, which needs more than one value per channel; the "
+                    f"{stage.name} output {report.fmt_shape(stage.output_shape)} at batch {smallest} has one; "
+                    "use a larger --batch or input, or --norm none",
+                )  # fmt: skip
     widest = max(axes.dtypes, key=lambda d: d.itemsize)
     largest = counting.compare(comparison.spec, (max(c.batch for c in cases), *comparison.input_shape[1:]))
     # timing holds both variants and each stage; training also keeps activations and gradients
@@ -884,6 +895,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         error_line("aborted")
         return 130
+    if result == 130:  # Typer's answer to Ctrl-C outside the timing loops, which report their own
+        error_line("interrupted by Ctrl-C")
     return result if isinstance(result, int) else 0
 
 

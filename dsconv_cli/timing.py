@@ -240,14 +240,33 @@ def stack_steps(stack: StackResult) -> int:
 
 
 def peak_sizes(device: str) -> tuple[int, int]:
-    """Elements copied for bandwidth (well past any cache) and the matmul size for compute."""
+    """Elements copied for bandwidth (well past any cache) and the largest matmul size for compute."""
     return (2**28, 8192) if device == "cuda" else (2**25, 2048)
 
 
+def _matmul_size(device: str, dt: torch.dtype, largest: int, target_s: float = 0.1) -> int:
+    """The matmul size whose one run takes about ``target_s``, at most ``largest``.
+
+    Some dtypes have no fast kernel on some devices (float16 matmul on many CPUs runs at well under
+    1 GFLOP/s), so a fixed size could take minutes; a small probe sizes the real measurement.
+    """
+    probe = 256
+    a = torch.randn(probe, probe, device=device, dtype=dt)
+    a @ a  # first call: kernel selection
+    _sync(device)
+    start = time.perf_counter()
+    a @ a
+    _sync(device)
+    rate = 2 * probe**3 / max(time.perf_counter() - start, 1e-9)
+    n = int((rate * target_s / 2) ** (1 / 3)) // 64 * 64
+    return max(probe, min(largest, n))
+
+
 def measure_peaks(device: str, dtype: DType, threads: int, min_time: float = 0.5) -> Peaks:
-    """Memory bandwidth from a large copy (read + write) and compute from a large matmul."""
+    """Memory bandwidth from a large copy (read + write) and compute from a large matmul (sized to the
+    device's speed so that slow dtypes still measure in seconds)."""
     dt = torch_dtype(dtype)
-    elements, n = peak_sizes(device)
+    elements, largest = peak_sizes(device)
     src = torch.empty(elements, device=device, dtype=dt).uniform_()
     dst = torch.empty_like(src)
     copy = benchmark.Timer(stmt="dst.copy_(src)", globals={"dst": dst, "src": src}, num_threads=threads)
@@ -255,6 +274,7 @@ def measure_peaks(device: str, dtype: DType, threads: int, min_time: float = 0.5
     copy_s = copy.blocked_autorange(min_run_time=min_time).median
     bandwidth = 2 * src.numel() * src.element_size() / copy_s / 1e9
     del src, dst
+    n = _matmul_size(device, dt, largest)
     a = torch.randn(n, n, device=device, dtype=dt)
     b = torch.randn(n, n, device=device, dtype=dt)
     matmul = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b}, num_threads=threads)

@@ -133,3 +133,12 @@ def test_corrupt_cache_is_measured_again(private_cache: Path) -> None:
     (private_cache / "peaks.json").write_text("{not json")
     doc = json.loads(invoke("peaks", "--device", "cpu", "--threads", "1", "-f", "json").stdout)
     assert doc["cached"] is False and doc["peaks"]["bandwidth_gbps"] > 0
+
+
+def test_backward_with_batchnorm_on_a_single_value_is_refused() -> None:
+    result = invoke("compare", "--input-shape", "1,16,1,1", "--norm", "batch", "--backward", "--no-roofline")
+    assert result.code == 2
+    assert result.stderr == (
+        "error: --backward true: trains BatchNorm, which needs more than one value per channel; the standard "
+        "output (1, 32, 1, 1) at batch 1 has one; use a larger --batch or input, or --norm none\n"
+    )
