@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
@@ -360,7 +361,7 @@ def layer_table(stack: StackResult, exact: bool = True) -> MetricTable:
         "sep params",
         "std MACs",
         "sep MACs",
-        "sep %",
+        "sep MAC%",
         "ratio",
     ]
     if timed:
@@ -824,11 +825,20 @@ def to_csv(rows: Sequence[StageRow]) -> str:
     return buffer.getvalue()
 
 
+_NUMBER = re.compile(r"^[≤≥+\-\s]*[\d.,]+[\d.,%×\s]*(ms|B|KiB|MiB|GiB|[kMGT])?(\s*\(.*\))?$|^-$")
+
+
 def markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A GitHub table; columns mostly of numbers are right-aligned, the rest left."""
+
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    align = ["---"] + ["---:"] * (len(headers) - 1)
+    def numeric(column: int) -> bool:
+        hits = sum(bool(_NUMBER.match(row[column].strip())) for row in body)
+        return column > 0 and hits * 2 > len(body)
+
+    align = ["---:" if numeric(i) else "---" for i in range(len(headers))]
     return "\n".join([line(headers), "| " + " | ".join(align) + " |", *[line(r) for r in body]])
 
 

@@ -221,3 +221,17 @@ def test_timed_stack_reports_latency_per_layer_and_total(tmp_path: Path) -> None
 def test_verify_a_stack(tmp_path: Path) -> None:
     result = invoke("compare", "--config", str(CONFIGS / "gtcrn_blocks.yaml"), "--no-bench", "--verify")
     assert result.code == 0, result.stderr
+
+
+def test_markdown_report_matches_golden(golden, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(CONFIGS.parent)
+    result = invoke("report", "configs/gtcrn_blocks.yaml", "configs/seed_example.yaml", "--no-bench", "-f", "markdown")
+    assert result.code == 0, result.stderr
+    golden("report_markdown.md", result.stdout)
+
+
+def test_stack_table_matches_golden(golden, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(CONFIGS.parent)
+    result = invoke("compare", "--config", "configs/mobilenet_v1.yaml", "--no-bench")
+    assert result.code == 0, result.stderr
+    golden("mobilenet_v1_table.out", result.stdout)
