@@ -686,6 +686,9 @@ def summary_lines(c: Comparison) -> list[str]:
         f"separable: {fmt_pct_fewer(c.param_ratio)} params (ratio {c.param_ratio:.4f}), "
         f"{fmt_pct_fewer(c.mac_ratio)} MACs (ratio {c.mac_ratio:.4f})",
         f"theoretical ratio {theory_text(c)} ({fmt_pct_fewer(c.theoretical_ratio)})",
+        f"bytes in {c.timings[0].case.dtype.value if c.timings else 'float32'}: activations are each stage's input "
+        "and output, the intermediate is the depthwise output the pair writes and reads back; min traffic moves "
+        "each once",
     ]
     if c.speedup is not None:
         lat = c.latency["standard"]
@@ -720,7 +723,13 @@ def metric_table(rows: Sequence[StageRow]) -> MetricTable:
     ]
     if any(r["buffers"] for r in rows):
         metrics.insert(4, ("buffers", lambda r: fmt_int(r["buffers"])))
-    metrics.append((f"min traffic ({rows[0]['dtype']})", lambda r: fmt_bytes(r["min_bytes_moved"])))
+    metrics.append(("weights", lambda r: fmt_bytes(r["weight_bytes"])))
+    metrics.append(("activations", lambda r: fmt_bytes(r["min_bytes_moved"] - r["weight_bytes"])))
+    if any(r["intermediate_bytes"] for r in rows):
+        metrics.append(
+            ("intermediate", lambda r: fmt_bytes(r["intermediate_bytes"]) if r["intermediate_bytes"] else "-")
+        )
+    metrics.append(("min traffic", lambda r: fmt_bytes(r["min_bytes_moved"])))
     metrics.append(("FLOPs per byte", lambda r: f"{r['arithmetic_intensity']:.2f}"))
     if timed:
         metrics.append(("latency ms", lambda r: fmt_ms(r["median_ms"], r["iqr_ms"])))

@@ -45,7 +45,8 @@ def test_metric_table_pivots_rows_into_columns() -> None:
     assert by_label["latency ms"] == ["0.500 ±0.010", "-", "-", "0.250 ±0.010"]
     assert by_label["CV"] == ["2.0%", "-", "-", "2.0%"]
     assert by_label["roof reached"] == ["25.0% memory", "-", "-", "25.0% memory"]
-    assert by_label["min traffic (float32)"] == ["192 B", "120 B", "128 B", "152 B"]  # 4*params + 96
+    assert by_label["min traffic"] == ["192 B", "120 B", "128 B", "152 B"]  # 4*params + 96
+    assert by_label["weights"] == ["96 B", "24 B", "32 B", "56 B"]  # 4*params
     assert by_label["allocator peak"] == ["2.0 KiB", "-", "-", "2.0 KiB"]
     # column sums equal totals
     assert int(body[0][2]) + int(body[0][3]) == int(body[0][4])
