@@ -210,15 +210,19 @@ def load(path: str | Path) -> Config:
 
 
 def parse(text: str, source: str = "<config>") -> Config:
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # one parse gives both the values and the node tree that knows each value's line
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     lines = _node_lines(node) if node is not None else {}
     if not isinstance(data, dict):
         kind = "an empty file" if data is None else f"a {type(data).__name__}"
