@@ -6,9 +6,12 @@ from dataclasses import replace
 
 import pytest
 from cases import STANDARD_CASES, Case
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dsconv_cli import counting
-from dsconv_cli.crosscheck import FLOP_COUNTER, FVCORE, verify
+from dsconv_cli import config, counting
+from dsconv_cli.crosscheck import FLOP_COUNTER, FVCORE, verify, verify_stack
+from dsconv_cli.evaluate import count_config
 from dsconv_cli.spec import resolve_spec
 
 
@@ -41,3 +44,23 @@ def test_fvcore_is_skipped_for_inputs_too_large_to_trace() -> None:
     checks = verify(counting.compare(spec, (1, 16, 50, 129)), fvcore_max_elements=10)
     fvcore = [ch for ch in checks if ch.source == FVCORE]
     assert fvcore and all(ch.reference is None and "too large" in ch.note for ch in fvcore)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    widths=st.lists(st.sampled_from([2, 4, 6]), min_size=1, max_size=3),
+    kinds=st.lists(st.sampled_from(["compare", "standard", "separable"]), min_size=3, max_size=3),
+    stride=st.sampled_from([1, 2]),
+    head=st.booleans(),
+)
+def test_random_stacks_agree_with_pytorch(widths: list[int], kinds: list[str], stride: int, head: bool) -> None:
+    """Whole stacks (linear and pooling layers included) count as their built modules do."""
+    lines = [f"  - {{kind: {kind}, out_channels: {w}, stride: {stride}, norm: batch, act: relu}}"
+             for w, kind in zip(widths, kinds, strict=False)]  # fmt: skip
+    if head:
+        lines += ["  - {kind: global_avg_pool}", "  - {kind: linear, out_features: 3, bias: true}"]
+    text = "input_shape: [2, 3, 9, 9]\nlayers:\n" + "\n".join(lines) + "\n"
+    (stack,) = count_config(config.parse(text, "c.yaml"))
+    checks = verify_stack(stack)
+    assert checks and all(ch.ok for ch in checks), [ch for ch in checks if not ch.ok]
+    assert {ch.quantity for ch in checks} >= {"params", "macs", "output_shape"}
