@@ -67,6 +67,8 @@ def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableT
         (stack,) = r.stacks
         title = f"{r.name}: input {report.fmt_shape(stack.input_shape)} ({r.path})"
         parts.append(tables.stack_view(title, report.layer_table(stack, exact=False), report.stack_summary(stack)))
+        if stack.latency:
+            parts.append(tables.rich_table(report.layer_latency_table(stack), title="latency (median)"))
     if r.budgets:
         parts.extend(budget_view(r))
     if r.deltas:

@@ -352,7 +352,7 @@ def layer_table(stack: StackResult, exact: bool = True) -> MetricTable:
     ``exact=False`` is the terminal's compact form: 4 significant digits and no kind column.
     """
     num = fmt_int if exact else fmt_si
-    timed = bool(stack.latency)
+    timed = bool(stack.latency) and exact  # the terminal shows timings in their own table
     headers = [
         "layer",
         "kind",
@@ -396,6 +396,19 @@ def layer_table(stack: StackResult, exact: bool = True) -> MetricTable:
 def stacked_headers(headers: Sequence[str]) -> list[str]:
     """Two-line headers (``std\\nparams``) so compact tables fit a terminal."""
     return [h.replace(" ", "\n", 1) for h in headers]
+
+
+def layer_latency_table(stack: StackResult) -> MetricTable:
+    """Per layer and for each whole column: medians, CV and the speedup."""
+    headers = ["layer", "std ms", "sep ms", "std CV", "sep CV", "speedup"]
+    entries = [(layer.name, layer.latency) for layer in stack.layers] + [("whole column", stack.latency)]
+    body = []
+    for name, latency in entries:
+        std, sep = latency.get("standard"), latency.get("separable")
+        speedup = f"{std.median_ms / sep.median_ms:.2f}×" if std and sep else "-"
+        cvs = [f"{lat.cv:.1%}" if lat else "-" for lat in (std, sep)]
+        body.append([name, fmt_ms(_median(std)), fmt_ms(_median(sep)), *cvs, speedup])
+    return stacked_headers(headers), body
 
 
 def _metric(source: LayerResult | StackResult, column: str, metric: str) -> int:

@@ -15,7 +15,11 @@ from dsconv_cli.report import MetricTable, StageRow, metric_table
 
 
 def rich_table(table: MetricTable, title: str | None = None) -> Table:
-    """A right-aligned numeric table, first column as row labels."""
+    """A right-aligned numeric table, first column as row labels.
+
+    Value columns never shrink below their widest cell (a cropped number would read as another
+    number); the label column folds instead.
+    """
     headers, body = table
     out = Table(
         title=title,
@@ -32,6 +36,7 @@ def rich_table(table: MetricTable, title: str | None = None) -> Table:
             style="bold" if i == 0 else None,
             no_wrap=i > 0,
             overflow="fold",
+            min_width=None if i == 0 else max([len(row[i]) for row in body] + [len(header.split("\n")[-1])]),
         )
     for row in body:
         out.add_row(*row)
