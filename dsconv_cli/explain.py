@@ -21,6 +21,7 @@ from dsconv_cli.spec import (
 )
 
 ITEMS = ("standard", "depthwise", "pointwise", "separable")
+HANDOFF_FACTOR = 1.5  # a pair this much slower than its stages alone is paying for the hand-off
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,13 @@ def explanation(c: Comparison, row: TimingRow) -> str | None:
         line += (
             f" and reaches {r.fraction_of_roof:.0%} of the {r.bound} roof "
             f"({r.arithmetic_intensity:.1f} FLOPs/byte, {r.achieved_gflops:.1f} GFLOP/s)"
+        )
+    pair = items["separable"].latency
+    if pair is not None and len(stages) == 2 and pair.median_ms > HANDOFF_FACTOR * total:
+        line += (
+            f"; the pair takes {pair.median_ms:.3f} ms, {pair.median_ms / total:.1f}× its stages timed alone "
+            f"({total:.3f} ms), so the hand-off between them (layout reorders, the intermediate tensor) costs "
+            "more than the stages do"
         )
     return line
 

@@ -79,3 +79,19 @@ def test_noise_warning_per_case() -> None:
         "batch 1, float32, forward: run-to-run spread (CV) over 10% for standard 30%; those medians may be "
         "noise: raise --min-time or quiet the machine"
     ]
+
+
+def test_explanation_flags_a_pair_slower_than_its_stages() -> None:
+    row = TimingRow(TimingCase(1, DType.FLOAT32), {
+        "standard": _latency(1.2), "depthwise": _latency(0.2), "pointwise": _latency(0.15), "separable": _latency(1.8),
+    })  # fmt: skip
+    c = SEED.__class__(SEED.spec, SEED.input_shape, SEED.standard, SEED.separable, timings=(row,))
+    line = explain.explanation(c, row)
+    assert line is not None
+    # 1.8 ms against 0.2 + 0.15 = 0.35 ms alone: 5.1x
+    assert line.endswith(
+        "; the pair takes 1.800 ms, 5.1× its stages timed alone (0.350 ms), so the hand-off between them "
+        "(layout reorders, the intermediate tensor) costs more than the stages do"
+    )
+    # no peaks: no roofline clause, and 1.2 / 1.8 is a slowdown
+    assert "is 1.50× slower" in line and "roof" not in line
