@@ -341,7 +341,14 @@ def compare(
             rich_help_panel=TIMING,
         ),
     ] = True,  # fmt: skip
-    threads: ThreadsOpt = None,
+    threads: Annotated[
+        str | None,
+        typer.Option(
+            help="Intra-op threads, or a list: 1,2 (default: PyTorch's own).",
+            rich_help_panel=TIMING,
+            show_default=False,
+        ),
+    ] = None,  # fmt: skip
     min_time: MinTimeOpt = 0.5,
     max_memory: MaxMemoryOpt = "2GiB",
     baseline: BaselineOpt = None,
@@ -353,9 +360,10 @@ def compare(
     Example: dsconv compare -i 64 -o 128 -k 5 --stride 2 --input-shape 8,64,56,56
     """
     dtypes = _dtype_list(dtype)
-    batches = _batch_list(batch)
+    batches = _positive_list("batch", batch)
+    thread_counts = _positive_list("threads", threads)
     options = RunOptions(
-        output_format, output, verify, bench, device, dtypes[0], threads, min_time,
+        output_format, output, verify, bench, device, dtypes[0], thread_counts[0] if thread_counts else None, min_time,
         parse_size("max_memory", max_memory), baseline, max_increase, max_points,
     )  # fmt: skip
     options.check()
@@ -366,7 +374,7 @@ def compare(
     )  # fmt: skip
     first_batch = batches[0] if batches else None
     shape = _input_shape_flag(input_shape, first_batch)
-    axes = TimingAxes(batches, dtypes, channels_last, compile_, backward, roofline)
+    axes = TimingAxes(batches, dtypes, channels_last, compile_, backward, roofline, thread_counts)
     if config_file is not None:
         axes.single_for_configs()
         _compare_config(config_file, layer, shape, first_batch, plot, options)
@@ -421,12 +429,13 @@ def _dtype_list(text: str) -> tuple[DType, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _batch_list(text: str | None) -> tuple[int, ...]:
+def _positive_list(field: str, text: str | None) -> tuple[int, ...]:
+    """``8`` or ``1,8,32``: distinct positive integers in the order given."""
     if text is None:
         return ()
-    values = parse_ints("batch", text)
+    values = parse_ints(field, text)
     if any(v < 1 for v in values):
-        raise SpecError("batch", text, "must be positive integers")
+        raise SpecError(field, text, "must be positive integers")
     return tuple(dict.fromkeys(values))
 
 
@@ -440,6 +449,7 @@ class TimingAxes:
     compiled: bool
     backward: bool
     roofline: bool
+    threads: tuple[int, ...] = ()  # empty: the run's own; several: each is a case
 
     def single_for_configs(self) -> None:
         """Configs time one case: refuse lists and the extra axes there."""
@@ -447,6 +457,8 @@ class TimingAxes:
             raise SpecError("batch", ",".join(map(str, self.batches)), "takes one value with --config")
         if len(self.dtypes) > 1:
             raise SpecError("dtype", ",".join(d.value for d in self.dtypes), "takes one value with --config")
+        if len(self.threads) > 1:
+            raise SpecError("threads", ",".join(map(str, self.threads)), "takes one value with --config")
         for name, on in (("channels_last", self.channels_last), ("compile", self.compiled),
                          ("backward", self.backward)):  # fmt: skip
             if on:
@@ -454,8 +466,9 @@ class TimingAxes:
 
     def cases(self, default_batch: int) -> list[TimingCase]:
         return [
-            TimingCase(b, d, cl, comp, bw)
+            TimingCase(b, d, cl, comp, bw, t)
             for b in (self.batches or (default_batch,))
+            for t in (self.threads or (None,))
             for d in self.dtypes
             for cl in ((False, True) if self.channels_last else (False,))
             for comp in ((False, True) if self.compiled else (False,))
@@ -704,7 +717,11 @@ def _time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAx
     from dsconv_cli import timing
 
     settings = _settings(options)
-    peaks = tuple(_peaks(settings.device, d, settings.threads) for d in axes.dtypes) if axes.roofline else ()
+    peaks = (
+        tuple(_peaks(settings.device, d, t) for d in axes.dtypes for t in (axes.threads or (settings.threads,)))
+        if axes.roofline
+        else ()
+    )
     rows: list[TimingRow] = []
     current: list[TimingRow] = []
     interrupted = False

@@ -21,7 +21,7 @@ from dsconv_cli.spec import (
 )
 
 ITEMS = ("standard", "depthwise", "pointwise", "separable")
-HANDOFF_FACTOR = 1.5  # a pair this much slower than its stages alone is paying for the hand-off
+HANDOFF_FACTOR = 1.5  # a pair this much slower than its stages alone spends its time outside them
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,9 @@ class ItemAnalysis:
         return counting.arithmetic_intensity(self.stats.flops, self.traffic)
 
 
-def peaks_for(c: Comparison, dtype: str) -> Peaks | None:
-    return next((p for p in c.peaks if p.dtype == dtype), None)
+def peaks_for(c: Comparison, dtype: str, threads: int | None) -> Peaks | None:
+    """The peaks measured for this dtype (and thread count, when the case names one)."""
+    return next((p for p in c.peaks if p.dtype == dtype and threads in (None, p.threads)), None)
 
 
 def analyse(c: Comparison, row: TimingRow | None = None, dtype: DType | None = None) -> dict[str, ItemAnalysis]:
@@ -61,7 +62,7 @@ def analyse(c: Comparison, row: TimingRow | None = None, dtype: DType | None = N
         "pointwise": pointwise,
         "separable": counted.separable,
     }
-    peaks = peaks_for(c, dt.value)
+    peaks = peaks_for(c, dt.value, row.case.threads if row else None)
     out: dict[str, ItemAnalysis] = {}
     for name, item in stats.items():
         if isinstance(item, VariantStats):
@@ -104,17 +105,21 @@ def explanation(c: Comparison, row: TimingRow) -> str | None:
     if slowest.roofline is not None:
         r = slowest.roofline
         line += (
-            f" and reaches {r.fraction_of_roof:.0%} of the {r.bound} roof "
+            f" and reaches {_pct(r.fraction_of_roof)} of the {r.bound} roof "
             f"({r.arithmetic_intensity:.1f} FLOPs/byte, {r.achieved_gflops:.1f} GFLOP/s)"
         )
     pair = items["separable"].latency
     if pair is not None and len(stages) == 2 and pair.median_ms > HANDOFF_FACTOR * total:
         line += (
-            f"; the pair takes {pair.median_ms:.3f} ms, {pair.median_ms / total:.1f}× its stages timed alone "
-            f"({total:.3f} ms), so the hand-off between them (layout reorders, the intermediate tensor) costs "
-            "more than the stages do"
+            f"; the pair takes {pair.median_ms:.3f} ms, {pair.median_ms / total:.1f}× its two stages timed alone "
+            f"({total:.3f} ms), so that time is spent outside the convolutions themselves (the hand-off between "
+            "them, or thread scheduling: compare --threads 1,2)"
         )
     return line
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction:.0%}" if fraction >= 0.1 else f"{fraction:.1%}"
 
 
 def noise_warnings(c: Comparison) -> list[str]:

@@ -189,6 +189,7 @@ def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
         "channels_last": row.case.channels_last,
         "compiled": row.case.compiled,
         "backward": row.case.backward,
+        "threads": next((lat.threads for lat in row.latency.values()), row.case.threads),
         **{name: item_dict(items[name]) for name in explain.ITEMS},
         "speedup": row.speedup,
         "explanation": explain.explanation(c, row),

@@ -271,10 +271,13 @@ class TimingCase:
     channels_last: bool = False
     compiled: bool = False
     backward: bool = False
+    threads: int | None = None  # None: the run's thread count
 
     @property
     def label(self) -> str:
         parts = [f"batch {self.batch}", self.dtype.value]
+        if self.threads is not None:
+            parts.append(f"{self.threads} thread{'s' if self.threads > 1 else ''}")
         if self.channels_last:
             parts.append("channels-last")
         if self.compiled:

@@ -77,6 +77,7 @@ class TimingSettings:
     def for_case(self, case: TimingCase) -> TimingSettings:
         return replace(
             self,
+            threads=case.threads if case.threads is not None else self.threads,
             dtype=case.dtype,
             channels_last=case.channels_last,
             compiled=case.compiled,

@@ -46,7 +46,7 @@ def test_json_has_latency_memory_intensity_and_roofline_per_variant_and_stage(pr
     assert c["standard"]["memory"] | {} == {"weight_bytes": 1_152, "input_bytes": 1_024, "output_bytes": 2_048,
                                             "activation_bytes": 3_072, "min_bytes_moved": 4_224}  # fmt: skip
     assert c["separable"]["memory"]["intermediate_bytes"] == 1_024  # the depthwise output
-    assert c["explanation"][0].startswith("batch 1, float32, forward: separable has")
+    assert c["explanation"][0].startswith("batch 1, float32, 1 thread, forward: separable has")
     assert c["interrupted"] is False
 
 
@@ -142,3 +142,15 @@ def test_backward_with_batchnorm_on_a_single_value_is_refused() -> None:
         "error: --backward true: trains BatchNorm, which needs more than one value per channel; the standard "
         "output (1, 32, 1, 1) at batch 1 has one; use a larger --batch or input, or --norm none\n"
     )
+
+
+def test_a_thread_list_is_a_timing_axis(private_cache: Path) -> None:
+    _seed_peaks(private_cache, threads=1)
+    result = invoke("compare", *[a for a in TINY if a not in ("--threads", "1")], "--threads", "1,2", "-f", "json")
+    assert result.code == 0, result.stderr
+    c = json.loads(result.stdout)["comparisons"][0]
+    assert [t["threads"] for t in c["timings"]] == [1, 2]
+    assert {p["threads"] for p in c["peaks"]} == {1, 2}  # 1 from the cache, 2 measured now
+    assert all(t["standard"]["latency"]["threads"] == t["threads"] for t in c["timings"])
+    assert c["timings"][1]["explanation"].startswith("batch 1, float32, 2 threads, forward:")
+    assert "roofline" in c["timings"][0]["standard"] and "roofline" in c["timings"][1]["standard"]
