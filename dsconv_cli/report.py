@@ -438,7 +438,7 @@ def stack_summary(stack: StackResult) -> list[str]:
         lines.append(
             f"measured: standard {std.median_ms:.3f} ms, separable {sep.median_ms:.3f} ms, "
             f"speedup {std.median_ms / sep.median_ms:.2f}× "
-            f"on {std.device} ({std.dtype}, {std.threads} threads)"
+            f"on {std.device} ({std.dtype}, {fmt_threads(std.threads)})"
         )
     return lines
 
@@ -635,6 +635,10 @@ def all_stage_rows(c: Comparison, name: str = "") -> list[StageRow]:
 # --- text -----------------------------------------------------------------------------------
 
 
+def fmt_threads(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
 def fmt_int(n: int) -> str:
     return f"{n:,}"
 
@@ -707,7 +711,7 @@ def summary_lines(c: Comparison) -> list[str]:
     if c.speedup is not None:
         lat = c.latency["standard"]
         lines.append(
-            f"measured speedup {c.speedup:.2f}× on {lat.device} ({lat.threads} threads; latency is the "
+            f"measured speedup {c.speedup:.2f}× on {lat.device} ({fmt_threads(lat.threads)}; latency is the "
             f"median ±IQR of {lat.runs} and {c.latency['separable'].runs} runs); "
             f"MACs predict {1 / c.mac_ratio:.2f}×"
         )

@@ -277,7 +277,7 @@ class TimingCase:
     def label(self) -> str:
         parts = [f"batch {self.batch}", self.dtype.value]
         if self.threads is not None:
-            parts.append(f"{self.threads} thread{'s' if self.threads > 1 else ''}")
+            parts.append(f"{self.threads} thread" if self.threads == 1 else f"{self.threads} threads")
         if self.channels_last:
             parts.append("channels-last")
         if self.compiled:
