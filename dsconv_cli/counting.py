@@ -158,13 +158,18 @@ def compare(spec: ConvSpec, input_shape: Sequence[int], notes: Sequence[str] = (
     )
 
 
-def timing_bytes(comparison: Comparison, dtype: DType) -> int:
-    """Bytes timing both variants would hold at once: input, every stage output, weights, buffers."""
-    elements = math.prod(comparison.input_shape)
-    for variant in (comparison.standard, comparison.separable):
+def held_bytes(input_shape: Sequence[int], variants: Sequence[VariantStats], dtype: DType) -> int:
+    """Bytes timing ``variants`` holds at most: the input, every stage's output, weights and buffers."""
+    elements = math.prod(input_shape)
+    for variant in variants:
         for stage in variant.stages:
             elements += math.prod(stage.output_shape) + stage.params + stage.buffers
     return elements * dtype.itemsize
+
+
+def timing_bytes(comparison: Comparison, dtype: DType) -> int:
+    """Bytes timing both variants of a comparison holds at most."""
+    return held_bytes(comparison.input_shape, (comparison.standard, comparison.separable), dtype)
 
 
 # --- stacks ----------------------------------------------------------------------------------------
@@ -254,13 +259,9 @@ def _shape(shape: Sequence[int]) -> str:
 
 
 def stack_timing_bytes(stack: StackResult, dtype: DType) -> int:
-    """Bytes timing a stack holds at most: input, each layer's output and weights, both columns."""
-    elements = math.prod(stack.input_shape)
-    for layer in stack.layers:
-        for variant in (layer.standard, layer.separable):
-            for stage in variant.stages:
-                elements += math.prod(stage.output_shape) + stage.params + stage.buffers
-    return elements * dtype.itemsize
+    """Bytes timing a stack holds at most: every layer of both columns."""
+    variants = [v for layer in stack.layers for v in (layer.standard, layer.separable)]
+    return held_bytes(stack.input_shape, variants, dtype)
 
 
 # --- memory traffic and roofline -------------------------------------------------------------------

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from dsconv_cli.errors import DeviceError, SpecError
 from dsconv_cli.files import atomic_target
+from dsconv_cli.report import fmt_value
 from dsconv_cli.spec import StackResult
 
 FORMATS = (".png", ".svg")
@@ -32,16 +32,13 @@ def plot_sweep(path: Path, title: str, stacks: Sequence[StackResult], keys: Sequ
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def show(v: Any) -> str:
-        return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
-
     figure, axes = plt.subplots(figsize=(7, 5))
     if len(keys) == 2:
-        rows = list(dict.fromkeys(show(s.point[keys[0]]) for s in stacks))
-        cols = list(dict.fromkeys(show(s.point[keys[1]]) for s in stacks))
+        rows = list(dict.fromkeys(fmt_value(s.point[keys[0]]) for s in stacks))
+        cols = list(dict.fromkeys(fmt_value(s.point[keys[1]]) for s in stacks))
         grid = [[float("nan")] * len(cols) for _ in rows]
         for s in stacks:
-            grid[rows.index(show(s.point[keys[0]]))][cols.index(show(s.point[keys[1]]))] = s.ratio("macs")
+            grid[rows.index(fmt_value(s.point[keys[0]]))][cols.index(fmt_value(s.point[keys[1]]))] = s.ratio("macs")
         image = axes.imshow(grid, cmap="RdYlGn_r", aspect="auto")
         axes.set_xticks(range(len(cols)), cols)
         axes.set_yticks(range(len(rows)), rows)
@@ -52,7 +49,7 @@ def plot_sweep(path: Path, title: str, stacks: Sequence[StackResult], keys: Sequ
                 axes.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=8)
         figure.colorbar(image, ax=axes, label="separable / standard MACs")
     else:
-        labels = [" ".join(f"{k}={show(s.point[k])}" for k in keys) for s in stacks]
+        labels = [" ".join(f"{k}={fmt_value(s.point[k])}" for k in keys) for s in stacks]
         axes.barh(labels, [s.ratio("macs") for s in stacks])
         axes.set_xlabel("separable / standard MACs")
         axes.invert_yaxis()

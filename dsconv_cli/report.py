@@ -757,7 +757,7 @@ def metric_table(rows: Sequence[StageRow]) -> MetricTable:
     if any(r["bound"] for r in rows):
         metrics.append(("GFLOP/s", lambda r: _opt(r["achieved_gflops"], "{:.2f}")))
         metrics.append(("GB/s", lambda r: _opt(r["achieved_gbps"], "{:.2f}")))
-        metrics.append(("roof reached", lambda r: f"{r['fraction_of_roof']:.1%} {r['bound']}" if r["bound"] else "-"))
+        metrics.append(("roof reached", _roof_reached))
     body = [[label, *[fn(r) for r in rows]] for label, fn in metrics]
     return headers, body
 
