@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dsconv_cli.errors import ConfigError
-from dsconv_cli.spec import COLUMNS, BudgetCheck, Budgets, Delta, Latency, StackResult, VariantStats
+from dsconv_cli.results import BudgetCheck, Delta, Latency, StackResult, VariantStats
+from dsconv_cli.spec import COLUMNS, Budgets
 
 GATED_METRICS = ("params", "macs")  # what --max-increase fails on; latency is too noisy to gate
 

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dsconv_cli.spec import Activation, ConvLayer, DType, LayerKind, LayerResult, Norm, StackResult, Stage
+from dsconv_cli.results import LayerResult, StackResult
+from dsconv_cli.spec import Activation, ConvLayer, DType, LayerKind, Norm, Stage
 
 _CONV: dict[tuple[bool, int], type[nn.Module]] = {
     (False, 1): nn.Conv1d,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dsconv_cli.files import write_atomic
-from dsconv_cli.spec import Peaks
+from dsconv_cli.results import Peaks
 
 ENV_DIR = "DSCONV_CACHE_DIR"
 

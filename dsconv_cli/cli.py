@@ -32,26 +32,20 @@ from dsconv_cli.errors import (
     format_value,
 )
 from dsconv_cli.files import write_atomic
+from dsconv_cli.parse import parse_ints, parse_padding, parse_size
+from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
     DEFAULT_OUT_CHANNELS,
     Activation,
-    Comparison,
-    ConfigReport,
     Device,
     DType,
     Norm,
     OutputFormat,
-    Peaks,
     Placement,
-    StackResult,
     TimingCase,
-    TimingRow,
     default_input_shape,
     infer_rank,
-    parse_ints,
-    parse_padding,
-    parse_size,
     resolve_spec,
     validate_input_shape,
 )

@@ -10,24 +10,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from dsconv_cli.errors import LayerError, SpecError
+from dsconv_cli.results import Comparison, LayerResult, LayerStats, Peaks, Roofline, StackResult, Traffic, VariantStats
 from dsconv_cli.spec import (
     Activation,
-    Comparison,
     ConvLayer,
     ConvSpec,
     DType,
     LayerDecl,
     LayerKind,
-    LayerResult,
-    LayerStats,
     Norm,
     PaddingMode,
-    Peaks,
-    Roofline,
-    StackResult,
     Stage,
-    Traffic,
-    VariantStats,
     resolve_spec,
     validate,
 )

@@ -12,7 +12,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from dsconv_cli.builder import build_layer, build_stage
-from dsconv_cli.spec import COLUMNS, Check, Comparison, LayerStats, PaddingMode, StackResult, Stage
+from dsconv_cli.results import Check, Comparison, LayerStats, StackResult
+from dsconv_cli.spec import COLUMNS, PaddingMode, Stage
 
 FLOP_COUNTER = "FlopCounterMode / 2"
 FVCORE = "fvcore"

@@ -8,17 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dsconv_cli import counting
-from dsconv_cli.spec import (
-    Comparison,
-    DType,
-    Latency,
-    LayerStats,
-    Peaks,
-    Roofline,
-    TimingRow,
-    Traffic,
-    VariantStats,
-)
+from dsconv_cli.results import Comparison, Latency, LayerStats, Peaks, Roofline, TimingRow, Traffic, VariantStats
+from dsconv_cli.spec import DType
 
 ITEMS = ("standard", "depthwise", "pointwise", "separable")
 HANDOFF_FACTOR = 1.5  # a pair this much slower than its stages alone spends its time outside them

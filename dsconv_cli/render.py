@@ -11,7 +11,8 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from dsconv_cli import report, tables
-from dsconv_cli.spec import Comparison, ConfigReport, OutputFormat
+from dsconv_cli.results import Comparison, ConfigReport
+from dsconv_cli.spec import OutputFormat
 
 Rendered = str | list[RenderableType]
 

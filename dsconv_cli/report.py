@@ -12,15 +12,12 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from dsconv_cli import __version__, explain
-from dsconv_cli.spec import (
-    COLUMNS,
+from dsconv_cli.results import (
     BudgetCheck,
     Check,
     Comparison,
     ConfigReport,
-    ConvSpec,
     Delta,
-    DType,
     Latency,
     LayerResult,
     LayerStats,
@@ -30,6 +27,7 @@ from dsconv_cli.spec import (
     TimingRow,
     VariantStats,
 )
+from dsconv_cli.spec import COLUMNS, ConvSpec, DType
 
 SCHEMA_VERSION = 1
 

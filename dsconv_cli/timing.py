@@ -17,17 +17,8 @@ from torch.utils import benchmark
 
 from dsconv_cli.builder import build_layer, build_stack, build_variant, torch_dtype
 from dsconv_cli.errors import DeviceError, SpecError
-from dsconv_cli.spec import (
-    COLUMNS,
-    Comparison,
-    Device,
-    DType,
-    Latency,
-    Peaks,
-    StackResult,
-    TimingCase,
-    TimingRow,
-)
+from dsconv_cli.results import Comparison, Latency, Peaks, StackResult, TimingRow
+from dsconv_cli.spec import COLUMNS, Device, DType, TimingCase
 
 # What a comparison times in each case, in this order.
 TIMED = ("standard", "depthwise", "pointwise", "separable")

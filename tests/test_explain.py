@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dsconv_cli import counting, explain
-from dsconv_cli.spec import DType, Latency, Peaks, TimingCase, TimingRow, resolve_spec
+from dsconv_cli.results import Latency, Peaks, TimingRow
+from dsconv_cli.spec import DType, TimingCase, resolve_spec
 
 SEED = counting.compare(resolve_spec(rank=2, in_channels=16, out_channels=32), (1, 16, 50, 129))
 PEAKS = Peaks("cpu", "test cpu", "float32", 1, bandwidth_gbps=20.0, compute_gflops=100.0,

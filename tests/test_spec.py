@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dsconv_cli.errors import SpecError
-from dsconv_cli.spec import PaddingMode, infer_rank, parse_ints, parse_padding, parse_size, resolve_spec
+from dsconv_cli.parse import parse_ints, parse_padding, parse_size
+from dsconv_cli.spec import PaddingMode, infer_rank, resolve_spec
 
 
 @pytest.mark.parametrize(

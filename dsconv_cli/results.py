@@ -1,0 +1,323 @@
+"""Frozen result records: what counting, timing and checking produce and what renderers read.
+
+Each top-level record has ``to_dict()``, the JSON object the CLI prints for it (see ``export.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsconv_cli.spec import ConvSpec, LayerKind, Stage, TimingCase
+
+
+@dataclass(frozen=True, slots=True)
+class LayerStats:
+    """Exact counts for one stage (see CONVENTIONS: MACs exclude bias, whole batch)."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    elementwise_ops: int = 0
+    buffers: int = 0
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True, slots=True)
+class VariantStats:
+    """One column of a comparison: its stages and their sums."""
+
+    name: str
+    stages: tuple[LayerStats, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.stages[0].input_shape
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.stages[-1].output_shape
+
+    @property
+    def params(self) -> int:
+        return sum(s.params for s in self.stages)
+
+    @property
+    def macs(self) -> int:
+        return sum(s.macs for s in self.stages)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def elementwise_ops(self) -> int:
+        return sum(s.elementwise_ops for s in self.stages)
+
+    @property
+    def buffers(self) -> int:
+        return sum(s.buffers for s in self.stages)
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """A timing result from ``torch.utils.benchmark``: statistics over its timed blocks."""
+
+    median_ms: float
+    iqr_ms: float
+    runs: int
+    device: str
+    threads: int
+    dtype: str
+    min_ms: float = 0.0
+    cv: float = 0.0  # standard deviation / mean of the blocks
+
+    NOISY_CV = 0.10  # above this the spread says the median is not to be trusted
+
+    @property
+    def noisy(self) -> bool:
+        return self.cv > self.NOISY_CV
+
+
+@dataclass(frozen=True, slots=True)
+class TimingRow:
+    """All timings of one case: ``standard``, ``separable`` and its ``depthwise`` and ``pointwise`` stages."""
+
+    case: TimingCase
+    latency: dict[str, Latency] = field(default_factory=dict)
+    compile_s: dict[str, float] = field(default_factory=dict)
+    peak_bytes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def speedup(self) -> float | None:
+        if "standard" in self.latency and "separable" in self.latency:
+            return self.latency["standard"].median_ms / self.latency["separable"].median_ms
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """The least memory traffic of a stage: each input, weight and output moved once."""
+
+    weight_bytes: int  # params and buffers
+    input_bytes: int
+    output_bytes: int
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.input_bytes + self.output_bytes
+
+    @property
+    def min_bytes_moved(self) -> int:
+        return self.weight_bytes + self.input_bytes + self.output_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Peaks:
+    """A machine's measured memory bandwidth and compute peak for one device, dtype and thread count."""
+
+    device: str
+    device_name: str
+    dtype: str
+    threads: int
+    bandwidth_gbps: float
+    compute_gflops: float
+    measured_at: str
+    torch_version: str
+
+    @property
+    def ridge_point(self) -> float:
+        """FLOPs per byte above which compute, not memory, bounds a kernel."""
+        return self.compute_gflops / self.bandwidth_gbps
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}|{self.device_name}|{self.dtype}|{self.threads}"
+
+
+@dataclass(frozen=True, slots=True)
+class Roofline:
+    """Where one timed stage sits under the machine's roofs."""
+
+    arithmetic_intensity: float  # FLOPs per byte of least traffic
+    achieved_gflops: float
+    achieved_gbps: float
+    bound: str  # "memory" or "compute"
+    fraction_of_roof: float
+
+
+Measured = int | tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One analytic number against one reference (``reference`` None: the reference can't count it)."""
+
+    stage: str
+    quantity: str
+    source: str
+    analytic: Measured
+    reference: Measured | None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reference is None or self.reference == self.analytic
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A standard conv against its depthwise-separable counterpart on one input."""
+
+    spec: ConvSpec
+    input_shape: tuple[int, ...]
+    standard: VariantStats
+    separable: VariantStats
+    notes: tuple[str, ...] = ()
+    timings: tuple[TimingRow, ...] = ()
+    checks: tuple[Check, ...] = ()
+    peaks: tuple[Peaks, ...] = ()  # per timed dtype
+    interrupted: bool = False  # timing stopped by the user: ``timings`` holds what was measured
+
+    @property
+    def latency(self) -> dict[str, Latency]:
+        """The first timing case's latencies (the one the main table shows)."""
+        return self.timings[0].latency if self.timings else {}
+
+    @property
+    def param_ratio(self) -> float:
+        return self.separable.params / self.standard.params
+
+    @property
+    def mac_ratio(self) -> float:
+        return self.separable.macs / self.standard.macs
+
+    @property
+    def theoretical_ratio(self) -> float:
+        """MobileNet eq. 5, generalised to groups g and multiplier m: ``m*g*(1/C_out + 1/prod(k))``."""
+        s = self.spec
+        return s.multiplier * s.groups * (1 / s.out_channels + 1 / math.prod(s.kernel_size))
+
+    @property
+    def speedup(self) -> float | None:
+        return self.timings[0].speedup if self.timings else None
+
+
+@dataclass(frozen=True, slots=True)
+class LayerResult:
+    """One layer of a stack, counted in both columns."""
+
+    name: str
+    kind: LayerKind
+    standard: VariantStats
+    separable: VariantStats
+    comparison: Comparison | None = None  # conv kinds: the full comparison, spec included
+    latency: dict[str, Latency] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # as declared (linear: out_features, bias)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.standard.input_shape
+
+    def stages(self, column: str) -> tuple[Stage, ...]:
+        """The conv stages in ``column`` (empty for linear and pooling layers)."""
+        if self.comparison is None:
+            return ()
+        spec = self.comparison.spec
+        separable = self.kind is LayerKind.SEPARABLE or (self.kind is LayerKind.COMPARE and column == "separable")
+        return spec.separable() if separable else spec.standard()
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.standard.output_shape
+
+    def column(self, name: str) -> VariantStats:
+        return self.standard if name == "standard" else self.separable
+
+
+@dataclass(frozen=True, slots=True)
+class StackResult:
+    """A whole stack (or one sweep point of it): its layers and per-column totals."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    layers: tuple[LayerResult, ...]
+    point: dict[str, Any] = field(default_factory=dict)  # sweep values; empty outside sweeps
+    latency: dict[str, Latency] = field(default_factory=dict)  # whole column, timed as one module
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.layers[-1].output_shape
+
+    def total(self, column: str, metric: str) -> int:
+        """Sum of ``metric`` (params, macs, flops, elementwise_ops, buffers) over a column."""
+        return sum(int(getattr(layer.column(column), metric)) for layer in self.layers)
+
+    def ratio(self, metric: str) -> float:
+        return self.total("separable", metric) / self.total("standard", metric)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetCheck:
+    """One budget held against one measured value (``actual`` None: not measured, e.g. untimed)."""
+
+    scope: str  # "total" or a layer name
+    column: str  # standard, separable, or "reduction" for min_reduction
+    metric: str  # params, macs, latency_ms
+    limit: float
+    actual: float | None
+    minimum: bool = False  # True: actual must reach the limit (min_reduction)
+
+    @property
+    def ok(self) -> bool:
+        if self.actual is None:
+            return True
+        return self.actual >= self.limit if self.minimum else self.actual <= self.limit
+
+    @property
+    def margin(self) -> float | None:
+        """How far inside the limit (negative: by how much it is exceeded)."""
+        if self.actual is None:
+            return None
+        return self.actual - self.limit if self.minimum else self.limit - self.actual
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One total now against the same total in a baseline run."""
+
+    config: str
+    column: str
+    metric: str
+    old: float
+    new: float
+    gated: bool
+
+    @property
+    def change_pct(self) -> float:
+        if self.old == 0:
+            return 0.0 if self.new == 0 else float("inf")
+        return (self.new - self.old) / self.old * 100
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigReport:
+    """Everything one config file produced: its stacks (one per sweep point) and its verdicts."""
+
+    name: str
+    path: str
+    stacks: tuple[StackResult, ...]
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    budgets: tuple[BudgetCheck, ...] = ()
+    deltas: tuple[Delta, ...] = ()
+    failures: tuple[str, ...] = ()  # one line per failed budget, growth or cross-check
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
