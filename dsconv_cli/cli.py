@@ -727,7 +727,8 @@ def _time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAx
         except KeyboardInterrupt:
             interrupted = True
             rows.extend(current)
-    return replace(comparison, timings=tuple(rows), peaks=peaks, interrupted=interrupted)
+    timed = replace(comparison, timings=tuple(rows), peaks=peaks, interrupted=interrupted)
+    return counting.analyse_timings(timed)
 
 
 def _keep(store: list[TimingRow]) -> Callable[[TimingRow], None]:

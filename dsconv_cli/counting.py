@@ -7,10 +7,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from dsconv_cli.errors import LayerError, SpecError
-from dsconv_cli.results import Comparison, LayerResult, LayerStats, Peaks, Roofline, StackResult, Traffic, VariantStats
+from dsconv_cli.results import (
+    Comparison,
+    ItemAnalysis,
+    LayerResult,
+    LayerStats,
+    Peaks,
+    Roofline,
+    StackResult,
+    TimingRow,
+    Traffic,
+    VariantStats,
+)
 from dsconv_cli.spec import (
     Activation,
     ConvLayer,
@@ -142,13 +154,19 @@ def count_variant(name: str, stages: Sequence[Stage], input_shape: Sequence[int]
 def compare(spec: ConvSpec, input_shape: Sequence[int], notes: Sequence[str] = ()) -> Comparison:
     """Count the standard conv and its depthwise-separable pair on ``input_shape``."""
     validate(spec, input_shape)
-    return Comparison(
+    counted = Comparison(
         spec=spec,
         input_shape=tuple(input_shape),
         standard=count_variant("standard", spec.standard(), input_shape),
         separable=count_variant("separable", spec.separable(), input_shape),
         notes=tuple(notes),
     )
+    return replace(counted, analysis=analyse(counted))
+
+
+def analyse_timings(c: Comparison) -> Comparison:
+    """``c`` with each timing row's analysis (counts at its batch, traffic in its dtype, roofline)."""
+    return replace(c, timings=tuple(replace(row, analysis=analyse(c, row)) for row in c.timings))
 
 
 def held_bytes(input_shape: Sequence[int], variants: Sequence[VariantStats], dtype: DType) -> int:
@@ -304,3 +322,42 @@ def roofline(flops: int, traffic: Traffic, median_ms: float, peaks: Peaks) -> Ro
         bound="memory" if memory_bound else "compute",
         fraction_of_roof=achieved_gflops / roof_gflops,
     )
+
+
+def peaks_for(c: Comparison, dtype: str, threads: int | None) -> Peaks | None:
+    """The peaks measured for this dtype (and thread count, when the case names one)."""
+    return next((p for p in c.peaks if p.dtype == dtype and threads in (None, p.threads)), None)
+
+
+def analyse(c: Comparison, row: TimingRow | None = None) -> dict[str, ItemAnalysis]:
+    """Counts, traffic and (for timed forward cases with peaks) roofline of each item.
+
+    Counts are for the case's batch; bytes use the case's dtype (float32 when untimed).
+    """
+    batch = row.case.batch if row else c.input_shape[0]
+    dt = row.case.dtype if row else DType.FLOAT32
+    counted = c if batch == c.input_shape[0] or not c.standard.stages else compare(c.spec, (batch, *c.input_shape[1:]))
+    depthwise, pointwise = counted.separable.stages
+    stats: dict[str, LayerStats | VariantStats] = {
+        "standard": counted.standard,
+        "depthwise": depthwise,
+        "pointwise": pointwise,
+        "separable": counted.separable,
+    }
+    peaks = peaks_for(c, dt.value, row.case.threads if row else None)
+    out: dict[str, ItemAnalysis] = {}
+    for name, item in stats.items():
+        if isinstance(item, VariantStats):
+            traffic = variant_traffic(item, dt.itemsize)
+            between = intermediate_bytes(item, dt.itemsize)
+        else:
+            traffic, between = stage_traffic(item, dt.itemsize), 0
+        latency = row.latency.get(name) if row else None
+        line = None
+        if latency is not None and peaks is not None and row is not None and not row.case.backward:
+            line = roofline(item.flops, traffic, latency.median_ms, peaks)
+        out[name] = ItemAnalysis(
+            name, item, traffic, between, latency, line,
+            row.compile_s.get(name) if row else None, row.peak_bytes.get(name) if row else None,
+        )  # fmt: skip
+    return out

@@ -1,75 +1,10 @@
-"""Why the speedup is what it is: per-stage traffic, arithmetic intensity and roofline, in words.
-
-Pure arithmetic over counts, timings and measured peaks; no torch.
-"""
+"""Why the speedup is what it is, in words: reads the analyses stored on results, counts nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dsconv_cli.results import ITEMS, Comparison, Latency, TimingRow
 
-from dsconv_cli import counting
-from dsconv_cli.results import Comparison, Latency, LayerStats, Peaks, Roofline, TimingRow, Traffic, VariantStats
-from dsconv_cli.spec import DType
-
-ITEMS = ("standard", "depthwise", "pointwise", "separable")
 HANDOFF_FACTOR = 1.5  # a pair this much slower than its stages alone spends its time outside them
-
-
-@dataclass(frozen=True, slots=True)
-class ItemAnalysis:
-    """One timed item (a variant or a stage) of one timing case."""
-
-    name: str
-    stats: LayerStats | VariantStats
-    traffic: Traffic
-    intermediate_bytes: int
-    latency: Latency | None = None
-    roofline: Roofline | None = None
-    compile_s: float | None = None
-    peak_bytes: int | None = None
-
-    @property
-    def arithmetic_intensity(self) -> float:
-        return counting.arithmetic_intensity(self.stats.flops, self.traffic)
-
-
-def peaks_for(c: Comparison, dtype: str, threads: int | None) -> Peaks | None:
-    """The peaks measured for this dtype (and thread count, when the case names one)."""
-    return next((p for p in c.peaks if p.dtype == dtype and threads in (None, p.threads)), None)
-
-
-def analyse(c: Comparison, row: TimingRow | None = None, dtype: DType | None = None) -> dict[str, ItemAnalysis]:
-    """Counts, traffic and (for timed forward cases with peaks) roofline of each item.
-
-    Counts are for the case's batch; bytes use the case's dtype (float32 when untimed).
-    """
-    batch = row.case.batch if row else c.input_shape[0]
-    dt = row.case.dtype if row else (dtype or DType.FLOAT32)
-    counted = c if batch == c.input_shape[0] else counting.compare(c.spec, (batch, *c.input_shape[1:]))
-    depthwise, pointwise = counted.separable.stages
-    stats: dict[str, LayerStats | VariantStats] = {
-        "standard": counted.standard,
-        "depthwise": depthwise,
-        "pointwise": pointwise,
-        "separable": counted.separable,
-    }
-    peaks = peaks_for(c, dt.value, row.case.threads if row else None)
-    out: dict[str, ItemAnalysis] = {}
-    for name, item in stats.items():
-        if isinstance(item, VariantStats):
-            traffic = counting.variant_traffic(item, dt.itemsize)
-            between = counting.intermediate_bytes(item, dt.itemsize)
-        else:
-            traffic, between = counting.stage_traffic(item, dt.itemsize), 0
-        latency = row.latency.get(name) if row else None
-        line = None
-        if latency is not None and peaks is not None and row is not None and not row.case.backward:
-            line = counting.roofline(item.flops, traffic, latency.median_ms, peaks)
-        out[name] = ItemAnalysis(
-            name, item, traffic, between, latency, line,
-            row.compile_s.get(name) if row else None, row.peak_bytes.get(name) if row else None,
-        )  # fmt: skip
-    return out
 
 
 def explanation(c: Comparison, row: TimingRow) -> str | None:
@@ -77,7 +12,7 @@ def explanation(c: Comparison, row: TimingRow) -> str | None:
     speedup = row.speedup
     if speedup is None:
         return None
-    items = analyse(c, row)
+    items = row.analysis
     fewer = 1 / c.mac_ratio
     if speedup >= 1:
         pace = f"is {speedup:.2f}× faster"

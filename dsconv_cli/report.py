@@ -13,11 +13,13 @@ from typing import Any, TypedDict
 
 from dsconv_cli import __version__, explain
 from dsconv_cli.results import (
+    ITEMS,
     BudgetCheck,
     Check,
     Comparison,
     ConfigReport,
     Delta,
+    ItemAnalysis,
     Latency,
     LayerResult,
     LayerStats,
@@ -144,7 +146,7 @@ def column_dict(variant: VariantStats, latency: Latency | None = None) -> dict[s
     return out
 
 
-def memory_dict(item: explain.ItemAnalysis) -> dict[str, Any]:
+def memory_dict(item: ItemAnalysis) -> dict[str, Any]:
     t = item.traffic
     out: dict[str, Any] = {
         "weight_bytes": t.weight_bytes,
@@ -167,7 +169,7 @@ def roofline_dict(line: Roofline) -> dict[str, Any]:
     return out
 
 
-def item_dict(item: explain.ItemAnalysis) -> dict[str, Any]:
+def item_dict(item: ItemAnalysis) -> dict[str, Any]:
     """Latency, memory, intensity and roofline of one variant or stage (what was measured of it)."""
     out: dict[str, Any] = {"memory": memory_dict(item), "arithmetic_intensity": item.arithmetic_intensity}
     if item.latency is not None:
@@ -180,7 +182,7 @@ def item_dict(item: explain.ItemAnalysis) -> dict[str, Any]:
 
 
 def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
-    items = explain.analyse(c, row)
+    items = row.analysis
     return {
         "batch": row.case.batch,
         "dtype": row.case.dtype.value,
@@ -188,7 +190,7 @@ def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
         "compiled": row.case.compiled,
         "backward": row.case.backward,
         "threads": next((lat.threads for lat in row.latency.values()), row.case.threads),
-        **{name: item_dict(items[name]) for name in explain.ITEMS},
+        **{name: item_dict(items[name]) for name in ITEMS},
         "speedup": row.speedup,
         "explanation": explain.explanation(c, row),
     }
@@ -200,7 +202,7 @@ def peaks_dict(peaks: Peaks) -> dict[str, Any]:
 
 def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
     """One comparison as the documented JSON object."""
-    items = explain.analyse(c, c.timings[0] if c.timings else None)
+    items = c.timings[0].analysis if c.timings else c.analysis
     standard = column_dict(c.standard) | item_dict(items["standard"])
     separable = column_dict(c.separable) | item_dict(items["separable"])
     for stage in ("depthwise", "pointwise"):
@@ -575,9 +577,9 @@ def to_config_csv(reports: Sequence[ConfigReport]) -> str:
 def stage_rows(c: Comparison, name: str = "", row: TimingRow | None = None) -> list[StageRow]:
     """Standard, depthwise, pointwise and separable-total rows of one timing case (or untimed)."""
     label = name or describe(c)
-    items = explain.analyse(c, row)
+    items = row.analysis if row is not None else c.analysis
     rows: list[StageRow] = []
-    for item_name in explain.ITEMS:
+    for item_name in ITEMS:
         item = items[item_name]
         stats, lat, line = item.stats, item.latency, item.roofline
         rows.append(
@@ -799,7 +801,7 @@ def timing_table(c: Comparison) -> MetricTable:
     headers = ["case", "standard", "depthwise", "pointwise", "separable", "speedup"]
     body = []
     for row in c.timings:
-        cells = [fmt_ms(_median(row.latency.get(name))) for name in explain.ITEMS]
+        cells = [fmt_ms(_median(row.latency.get(name))) for name in ITEMS]
         speedup = "-" if row.speedup is None else f"{row.speedup:.2f}×"
         body.append([row.case.label, *cells, speedup])
     return headers, body

@@ -11,6 +11,8 @@ from typing import Any
 
 from dsconv_cli.spec import ConvSpec, LayerKind, Stage, TimingCase
 
+ITEMS = ("standard", "depthwise", "pointwise", "separable")  # what a comparison times and analyses
+
 
 @dataclass(frozen=True, slots=True)
 class LayerStats:
@@ -86,6 +88,24 @@ class Latency:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemAnalysis:
+    """One timed item (a variant or a stage) of one timing case."""
+
+    name: str
+    stats: LayerStats | VariantStats
+    traffic: Traffic
+    intermediate_bytes: int
+    latency: Latency | None = None
+    roofline: Roofline | None = None
+    compile_s: float | None = None
+    peak_bytes: int | None = None
+
+    @property
+    def arithmetic_intensity(self) -> float:
+        return self.stats.flops / self.traffic.min_bytes_moved
+
+
+@dataclass(frozen=True, slots=True)
 class TimingRow:
     """All timings of one case: ``standard``, ``separable`` and its ``depthwise`` and ``pointwise`` stages."""
 
@@ -93,6 +113,7 @@ class TimingRow:
     latency: dict[str, Latency] = field(default_factory=dict)
     compile_s: dict[str, float] = field(default_factory=dict)
     peak_bytes: dict[str, int] = field(default_factory=dict)
+    analysis: dict[str, ItemAnalysis] = field(default_factory=dict)  # counts, traffic, roofline per item
 
     @property
     def speedup(self) -> float | None:
@@ -184,6 +205,7 @@ class Comparison:
     checks: tuple[Check, ...] = ()
     peaks: tuple[Peaks, ...] = ()  # per timed dtype
     interrupted: bool = False  # timing stopped by the user: ``timings`` holds what was measured
+    analysis: dict[str, ItemAnalysis] = field(default_factory=dict)  # untimed: counts and traffic per item
 
     @property
     def latency(self) -> dict[str, Latency]:

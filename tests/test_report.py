@@ -87,3 +87,28 @@ def test_renderers_do_not_import_torch() -> None:
     code = "import sys, dsconv_cli.report, dsconv_cli.tables; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_rendering_reads_stored_analyses_and_never_recounts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from dsconv_cli import counting, render
+    from dsconv_cli.results import Latency, TimingRow
+    from dsconv_cli.spec import DType, OutputFormat, TimingCase, resolve_spec
+
+    spec = resolve_spec(rank=2, in_channels=16, out_channels=32)
+    c = counting.compare(spec, (1, 16, 50, 129))
+    lat = Latency(1.0, 0.1, 10, "cpu", 1, "float32")
+    rows = tuple(TimingRow(TimingCase(b, DType.FLOAT32), {n: lat for n in ("standard", "depthwise", "pointwise",
+                                                                            "separable")}) for b in (1, 8))  # fmt: skip
+    c = counting.analyse_timings(replace(c, timings=rows))
+
+    def forbidden(*_: object, **__: object) -> None:
+        raise AssertionError("rendering counted again")
+
+    monkeypatch.setattr(counting, "compare", forbidden)
+    monkeypatch.setattr(counting, "analyse", forbidden)
+    for fmt in OutputFormat:
+        assert render.render_comparisons([c], fmt)
+    # batch 8 was analysed at batch 8 when the results were made
+    assert c.timings[1].analysis["standard"].stats.macs == 8 * c.standard.macs
