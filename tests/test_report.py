@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 
+import pytest
 from rich.console import Console
 
 from dsconv_cli import report, tables
@@ -99,8 +100,8 @@ def test_rendering_reads_stored_analyses_and_never_recounts(monkeypatch: pytest.
     spec = resolve_spec(rank=2, in_channels=16, out_channels=32)
     c = counting.compare(spec, (1, 16, 50, 129))
     lat = Latency(1.0, 0.1, 10, "cpu", 1, "float32")
-    rows = tuple(TimingRow(TimingCase(b, DType.FLOAT32), {n: lat for n in ("standard", "depthwise", "pointwise",
-                                                                            "separable")}) for b in (1, 8))  # fmt: skip
+    items = ("standard", "depthwise", "pointwise", "separable")
+    rows = tuple(TimingRow(TimingCase(b, DType.FLOAT32), dict.fromkeys(items, lat)) for b in (1, 8))
     c = counting.analyse_timings(replace(c, timings=rows))
 
     def forbidden(*_: object, **__: object) -> None:
