@@ -7,51 +7,24 @@ Only this module prints or exits. torch is imported inside the code paths that n
 from __future__ import annotations
 
 import glob
+import inspect
 import io
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from dsconv_cli import __version__, counting, render, report, tables
-from dsconv_cli.errors import (
-    CheckFailed,
-    ConfigError,
-    DsconvError,
-    Interrupted,
-    MemoryLimitError,
-    SpecError,
-    format_value,
-)
+from dsconv_cli import __version__, render, report, runner, tables
+from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, SpecError
 from dsconv_cli.files import write_atomic
-from dsconv_cli.parse import parse_ints, parse_padding, parse_size
-from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
-from dsconv_cli.spec import (
-    DEFAULT_IN_CHANNELS,
-    DEFAULT_OUT_CHANNELS,
-    Activation,
-    Device,
-    DType,
-    Norm,
-    OutputFormat,
-    Placement,
-    TimingCase,
-    default_input_shape,
-    infer_rank,
-    resolve_spec,
-    validate_input_shape,
-)
-
-if TYPE_CHECKING:
-    from dsconv_cli.config import Config
+from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
+from dsconv_cli.spec import LAYER_FIELDS, Device, DType, OutputFormat
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 a requested check failed, 2 bad input, 3 environment."
 
@@ -129,143 +102,26 @@ MaxIncreaseOpt = Annotated[
 MaxPointsOpt = Annotated[int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)]
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """Options shared by ``compare`` and ``report``."""
-
-    output_format: OutputFormat
-    output: Path | None
-    verify: bool
-    bench: bool
-    device: Device
-    dtype: DType
-    threads: int | None
-    min_time: float
-    max_memory: int
-    baseline: Path | None = None
-    max_increase: float | None = None
-    max_points: int = 10_000
-
-    def check(self) -> None:
-        """Refuse bad values before any work is done."""
-        _check_output_path(self.output)
-        if self.min_time <= 0:
-            raise SpecError("min_time", self.min_time, "must be a positive number of seconds")
-        if self.threads is not None and self.threads < 1:
-            raise SpecError("threads", self.threads, "must be a positive integer")
-        if self.max_points < 1:
-            raise SpecError("max_points", self.max_points, "must be a positive integer")
-        if self.max_increase is not None and self.max_increase < 0:
-            raise SpecError("max_increase", self.max_increase, "must be a non-negative percentage")
-        if self.max_increase is not None and self.baseline is None:
-            raise SpecError("max_increase", self.max_increase, "needs --baseline OLD.json to compare with")
-
-
 # --- compare ------------------------------------------------------------------------------------
 
 
+def with_layer_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` one ``--flag`` per ``LAYER_FIELDS`` entry, before its own options."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    generated = []
+    for f in LAYER_FIELDS:
+        names = [f"{f.flag}/--no-{f.flag[2:]}" if f.value is bool else f.flag, *([f.short] if f.short else [])]
+        option = typer.Option(*names, help=f.help, rich_help_panel=LAYER, show_default=False)
+        annotation = Annotated[f.value | None, option]  # type: ignore[name-defined]
+        generated.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+    command.__signature__ = inspect.Signature([*generated, *(p.replace(kind=p.KEYWORD_ONLY) for p in own)])  # type: ignore[attr-defined]
+    return command
+
+
 @app.command()
+@with_layer_options
 def compare(
-    in_channels: Annotated[
-        int | None,
-        typer.Option(
-            "--in-channels",
-            "-i",
-            help="Input channels (default: from --input-shape, else 16).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
-    out_channels: Annotated[
-        int | None,
-        typer.Option(
-            "--out-channels",
-            "-o",
-            help="Output channels (default: 32).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
-    kernel_size: Annotated[
-        str | None,
-        typer.Option(
-            "--kernel-size",
-            "-k",
-            help="Kernel: 3, or one per spatial dim: 3,5 (default: 3).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
-    stride: Annotated[
-        str | None,
-        typer.Option(help="Stride: 1 or 1,2 (default: 1).", rich_help_panel=LAYER, show_default=False),
-    ] = None,
-    padding: Annotated[
-        str | None,
-        typer.Option(
-            help="Padding: 1, 0,1, same or valid (default: dilation·(k−1)//2, size-keeping at stride 1).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
-    dilation: Annotated[
-        str | None,
-        typer.Option(help="Dilation: 1 or 2,1 (default: 1).", rich_help_panel=LAYER, show_default=False),
-    ] = None,
-    groups: Annotated[
-        int | None,
-        typer.Option(help="Groups of the standard conv (default: 1).", rich_help_panel=LAYER, show_default=False),
-    ] = None,
-    multiplier: Annotated[
-        int | None,
-        typer.Option(
-            help="Depth multiplier of the depthwise stage (default: 1).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
-    bias: Annotated[
-        bool | None,
-        typer.Option(
-            "--bias/--no-bias",
-            help="Bias on every conv (default: no bias).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
-    transposed: Annotated[
-        bool | None,
-        typer.Option(
-            "--transposed/--no-transposed",
-            help="Transposed convs, ConvTranspose*d (default: no).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
-    output_padding: Annotated[
-        str | None,
-        typer.Option(
-            help="Output padding of transposed convs: 0 or 0,1 (default: 0).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
-    norm: Annotated[
-        Norm | None,
-        typer.Option(help="Normalisation after convs (default: none).", rich_help_panel=LAYER, show_default=False),
-    ] = None,
-    act: Annotated[
-        Activation | None,
-        typer.Option(help="Activation after convs (default: none).", rich_help_panel=LAYER, show_default=False),
-    ] = None,
-    placement: Annotated[
-        Placement | None,
-        typer.Option(
-            help="classic: dw → pw → norm → act; mobilenet: norm + act after each stage (default: classic).",
-            rich_help_panel=LAYER,
-            show_default=False,
-        ),
-    ] = None,
+    *,
     input_shape: Annotated[
         str | None,
         typer.Option(
@@ -312,20 +168,16 @@ def compare(
         str, typer.Option(help="Timing dtype, or a list: float32,bfloat16.", rich_help_panel=TIMING)
     ] = "float32",
     channels_last: Annotated[
-        bool,
-        typer.Option("--channels-last", help="Also time in channels-last memory format.", rich_help_panel=TIMING),
+        bool, typer.Option("--channels-last", help="Also time in channels-last memory format.", rich_help_panel=TIMING)
     ] = False,
     compile_: Annotated[
         bool,
         typer.Option(
-            "--compile",
-            help="Also time torch.compile'd modules (compile time reported apart).",
-            rich_help_panel=TIMING,
+            "--compile", help="Also time torch.compile'd modules (compile time reported apart).", rich_help_panel=TIMING
         ),
-    ] = False,  # fmt: skip
+    ] = False,
     backward: Annotated[
-        bool,
-        typer.Option("--backward", help="Also time forward + backward, as in training.", rich_help_panel=TIMING),
+        bool, typer.Option("--backward", help="Also time forward + backward, as in training.", rich_help_panel=TIMING)
     ] = False,
     roofline: Annotated[
         bool,
@@ -334,7 +186,7 @@ def compare(
             help="Place timings under the machine's measured peaks (measured once per device and dtype, then cached).",
             rich_help_panel=TIMING,
         ),
-    ] = True,  # fmt: skip
+    ] = True,
     threads: Annotated[
         str | None,
         typer.Option(
@@ -342,194 +194,90 @@ def compare(
             rich_help_panel=TIMING,
             show_default=False,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     min_time: MinTimeOpt = 0.5,
     max_memory: MaxMemoryOpt = "2GiB",
     baseline: BaselineOpt = None,
     max_increase: MaxIncreaseOpt = None,
     max_points: MaxPointsOpt = 10_000,
+    **layer_flags: Any,
 ) -> None:
     """Count and time a conv layer against its depthwise-separable pair.
 
     Example: dsconv compare -i 64 -o 128 -k 5 --stride 2 --input-shape 8,64,56,56
-    """
-    dtypes = _dtype_list(dtype)
-    batches = _positive_list("batch", batch)
-    thread_counts = _positive_list("threads", threads)
-    options = RunOptions(
-        output_format, output, verify, bench, device, dtypes[0], thread_counts[0] if thread_counts else None, min_time,
-        parse_size("max_memory", max_memory), baseline, max_increase, max_points,
-    )  # fmt: skip
-    options.check()
-    layer = _layer_flags(
-        in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride,
-        padding=padding, dilation=dilation, groups=groups, multiplier=multiplier, bias=bias,
-        transposed=transposed, output_padding=output_padding, norm=norm, act=act, placement=placement,
-    )  # fmt: skip
-    first_batch = batches[0] if batches else None
-    shape = _input_shape_flag(input_shape, first_batch)
-    axes = TimingAxes(batches, dtypes, channels_last, compile_, backward, roofline, thread_counts)
+    """  # fmt: skip
+    dtypes = parse_dtypes(dtype)
+    batches = parse_positive_list("batch", batch)
+    thread_counts = parse_positive_list("threads", threads)
+    check_output_path(output)
+    options = run_options(verify, bench, device, dtypes[0], thread_counts[0] if thread_counts else None, min_time,
+                          max_memory, baseline, max_increase, max_points)  # fmt: skip
+    layer = runner.parse_layer_text(layer_flags)
+    shape = parse_input_shape(input_shape, batches[0] if batches else None)
+    axes = runner.TimingAxes(batches, dtypes, channels_last, compile_, backward, roofline, thread_counts)
     if config_file is not None:
         axes.single_for_configs()
-        _compare_config(config_file, layer, shape, first_batch, plot, options)
+        _compare_config(
+            config_file, layer, shape, batches[0] if batches else None, plot, options, output_format, output
+        )
         return
     if plot is not None:
         raise SpecError("plot", plot, "draws a sweep; give a --config file with a sweep")
     if options.baseline is not None:
         raise SpecError("baseline", options.baseline, "compares config totals; give a --config file")
-    comparison = _comparison_from_flags(layer, shape, first_batch)
-    if verify:
-        from dsconv_cli.crosscheck import verify as run_verify
-
-        comparison = replace(comparison, checks=run_verify(comparison))
-    if bench:
-        comparison = _time_comparison(comparison, options, axes)
+    comparison = runner.compare_layer(layer, shape, options, axes)
     _emit(render.render_comparisons([comparison], output_format), output)
     if comparison.interrupted:
         raise Interrupted("interrupted by Ctrl-C; the timings measured before it are shown")
-    failed = [ch for ch in comparison.checks if not ch.ok]
-    if failed:
-        first = failed[0]
-        raise CheckFailed(
-            f"cross-check failed: {len(failed)} disagreement(s); first: {first.stage} {first.quantity} "
-            f"dsconv {format_value(first.analytic)} vs {first.source} {format_value(first.reference)}"
-        )
+    if (failure := runner.check_failures(comparison)) is not None:
+        raise CheckFailed(failure)
 
 
-def _layer_flags(**raw: Any) -> dict[str, Any]:
-    """The layer flags the user gave, parsed; absent ones are left out (so a config keeps its values)."""
-    parsers: dict[str, Callable[[str], Any]] = {
-        "kernel_size": lambda v: parse_ints("kernel_size", v),
-        "stride": lambda v: parse_ints("stride", v),
-        "dilation": lambda v: parse_ints("dilation", v),
-        "output_padding": lambda v: parse_ints("output_padding", v),
-        "padding": parse_padding,
-    }
-    given = {}
-    for key, value in raw.items():
-        if value is not None:
-            given[key] = parsers[key](value) if key in parsers else value
-    return given
-
-
-def _dtype_list(text: str) -> tuple[DType, ...]:
-    values = []
-    for part in text.split(","):
-        try:
-            values.append(DType(part.strip()))
-        except ValueError:
-            valid = ", ".join(d.value for d in DType)
-            raise SpecError("dtype", text, f"{part.strip()!r} is not one of {valid}; give one or a list") from None
-    return tuple(dict.fromkeys(values))
-
-
-def _positive_list(field: str, text: str | None) -> tuple[int, ...]:
-    """``8`` or ``1,8,32``: distinct positive integers in the order given."""
-    if text is None:
-        return ()
-    values = parse_ints(field, text)
-    if any(v < 1 for v in values):
-        raise SpecError(field, text, "must be positive integers")
-    return tuple(dict.fromkeys(values))
-
-
-@dataclass(frozen=True)
-class TimingAxes:
-    """What ``compare`` times: each combination of these is a row."""
-
-    batches: tuple[int, ...]
-    dtypes: tuple[DType, ...]
-    channels_last: bool
-    compiled: bool
-    backward: bool
-    roofline: bool
-    threads: tuple[int, ...] = ()  # empty: the run's own; several: each is a case
-
-    def single_for_configs(self) -> None:
-        """Configs time one case: refuse lists and the extra axes there."""
-        if len(self.batches) > 1:
-            raise SpecError("batch", ",".join(map(str, self.batches)), "takes one value with --config")
-        if len(self.dtypes) > 1:
-            raise SpecError("dtype", ",".join(d.value for d in self.dtypes), "takes one value with --config")
-        if len(self.threads) > 1:
-            raise SpecError("threads", ",".join(map(str, self.threads)), "takes one value with --config")
-        for name, on in (("channels_last", self.channels_last), ("compile", self.compiled),
-                         ("backward", self.backward)):  # fmt: skip
-            if on:
-                raise SpecError(name, True, "times single comparisons; it does not apply with --config")
-
-    def cases(self, default_batch: int) -> list[TimingCase]:
-        return [
-            TimingCase(b, d, cl, comp, bw, t)
-            for b in (self.batches or (default_batch,))
-            for t in (self.threads or (None,))
-            for d in self.dtypes
-            for cl in ((False, True) if self.channels_last else (False,))
-            for comp in ((False, True) if self.compiled else (False,))
-            for bw in ((False, True) if self.backward else (False,))
-        ]
-
-
-def _input_shape_flag(text: str | None, batch: int | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    shape = parse_ints("input_shape", text)
-    validate_input_shape(shape)
-    return (batch, *shape[1:]) if batch is not None else shape
-
-
-def _comparison_from_flags(layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None) -> Comparison:
-    options = dict(layer)
-    in_channels = options.pop("in_channels", None)
-    options.setdefault("out_channels", DEFAULT_OUT_CHANNELS)
-    rank = infer_rank(
-        shape, *(options.get(k) for k in ("kernel_size", "stride", "dilation", "output_padding", "padding"))
-    )
-    channels = in_channels if in_channels is not None else (shape[1] if shape else DEFAULT_IN_CHANNELS)
-    spec = resolve_spec(rank=rank, in_channels=channels, **options)
-    notes: list[str] = []
-    if shape is None:
-        shape = default_input_shape(rank, channels, batch or 1)
-        default = report.fmt_shape(shape)
-        notes.append(f"default {rank}-D input shape {default}; set --input-shape to change it")
-    return counting.compare(spec, shape, notes)
-
-
-# --- configs ------------------------------------------------------------------------------------
+def run_options(
+    verify: bool,
+    bench: bool,
+    device: Device,
+    dtype: DType,
+    threads: int | None,
+    min_time: float,
+    max_memory: str,
+    baseline: Path | None,
+    max_increase: float | None,
+    max_points: int,
+) -> runner.RunOptions:
+    """Checked run options, with a progress bar and notes on stderr."""
+    options = runner.RunOptions(
+        verify, bench, device, dtype, threads, min_time, parse_size("max_memory", max_memory), baseline, max_increase,
+        max_points, progress=lambda total: _progress(stderr_console(), total),
+        note=lambda line: stderr_console().print(line, markup=False),
+    )  # fmt: skip
+    options.check()
+    return options
 
 
 def _compare_config(
-    path: Path,
-    layer: dict[str, Any],
-    shape: tuple[int, ...] | None,
-    batch: int | None,
-    plot: Path | None,
-    options: RunOptions,
-) -> None:
+    path: Path, layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None, plot: Path | None,
+    options: runner.RunOptions, output_format: OutputFormat, output: Path | None,
+) -> None:  # fmt: skip
     from dsconv_cli import config as config_module
     from dsconv_cli import plot as plot_module
 
     if plot is not None:
         plot_module.check_target(plot)
-        _check_output_path(plot, "plot")
+        check_output_path(plot, "plot")
     cfg = config_module.load(path)
     if plot is not None and not cfg.sweep:
         raise SpecError("plot", plot, f"draws a sweep, and {path} has no sweep")
-    if layer and len(cfg.layers) != 1:
-        raise ConfigError(
-            f"{path}: layer flags ({', '.join('--' + k.replace('_', '-') for k in layer)}) override "
-            f"single-layer configs only; this one has {len(cfg.layers)} layers"
-        )
-    if shape is None and batch is not None:
-        shape = (batch, *cfg.input_shape[1:])
-    baseline = _load_baseline(options.baseline)
-    result = _run_config(cfg, options, overrides=layer, input_shape=shape, baseline=baseline)
+    result = runner.compare_config(cfg, layer, shape, batch, options)
     if plot is not None:
         plot_module.plot_sweep(plot, result.name, result.stacks, list(result.sweep))
         stderr_console().print(f"wrote {plot}", markup=False)
-    _emit(render.render_configs([result], options.output_format, options.max_increase), options.output)
+    _emit(render.render_configs([result], output_format, options.max_increase), output)
     if not result.ok:
-        raise CheckFailed(_failure_summary([result]))
+        raise CheckFailed(runner.failure_summary([result]))
+
+
+# --- report -------------------------------------------------------------------------------------
 
 
 @app.command("report")
@@ -552,21 +300,10 @@ def report_command(
 
     Example: dsconv report configs/*.yaml --no-bench --format markdown
     """
-    from dsconv_cli import config as config_module
-
-    options = RunOptions(
-        output_format, output, verify, bench, device, dtype, threads, min_time,
-        parse_size("max_memory", max_memory), baseline, max_increase, max_points,
-    )  # fmt: skip
-    options.check()
-    old = _load_baseline(baseline)
-    broken: list[str] = []
-    results: list[ConfigReport] = []
-    for path in _expand(files):
-        try:
-            results.append(_run_config(config_module.load(path), options, baseline=old))
-        except ConfigError as error:
-            broken.extend(error.messages)
+    check_output_path(output)
+    options = run_options(verify, bench, device, dtype, threads, min_time, max_memory, baseline, max_increase,
+                          max_points)  # fmt: skip
+    results, broken = runner.run_config_files(_expand(files), options)
     if results:
         rendered = render.render_configs(results, output_format, options.max_increase)
         if output_format is OutputFormat.TABLE and len(results) > 1:
@@ -577,9 +314,8 @@ def report_command(
         error_line(message)
     if broken:
         raise ConfigError(f"{len(broken)} problem(s) in the config files above; nothing was checked for them")
-    failed = [r for r in results if not r.ok]
-    if failed:
-        raise CheckFailed(_failure_summary(results))
+    if any(not r.ok for r in results):
+        raise CheckFailed(runner.failure_summary(results))
     stderr_console().print(f"{len(results)} config(s) passed", markup=False)
 
 
@@ -592,168 +328,7 @@ def _expand(patterns: Sequence[str]) -> list[str]:
     return paths
 
 
-def _load_baseline(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    from dsconv_cli.budgets import baseline_totals
-
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"--baseline {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--baseline {path}: not readable JSON: {exc}") from None
-    return baseline_totals(document, str(path))
-
-
-def _run_config(
-    cfg: Config,
-    options: RunOptions,
-    *,
-    overrides: dict[str, Any] | None = None,
-    input_shape: tuple[int, ...] | None = None,
-    baseline: dict[str, Any] | None = None,
-) -> ConfigReport:
-    from dsconv_cli.evaluate import count_config, evaluate
-
-    stacks = count_config(cfg, overrides=overrides, input_shape=input_shape, max_points=options.max_points)
-    time_stack = None
-    if options.bench:
-        time_stack = _stack_timer(cfg, stacks, options)
-    cross_check = _stack_cross_check if options.verify else None
-    return evaluate(
-        cfg, stacks, time_stack=time_stack, cross_check=cross_check, baseline=baseline,
-        max_increase=options.max_increase,
-    )  # fmt: skip
-
-
-MAX_TIMED_POINTS = 64
-
-
-def _stack_timer(cfg: Config, stacks: Sequence[StackResult], options: RunOptions) -> Callable[..., StackResult]:
-    if len(stacks) > MAX_TIMED_POINTS:
-        raise SpecError(
-            "bench", True, f"{cfg.path} sweeps {len(stacks)} points, too many to time (at most "
-            f"{MAX_TIMED_POINTS}); use --no-bench to count them",
-        )  # fmt: skip
-    for stack in stacks:
-        needed = counting.stack_timing_bytes(stack, options.dtype)
-        if needed > options.max_memory:
-            raise _memory_error(options.max_memory, needed, options.dtype, f"{cfg.path} ")
-    from dsconv_cli import timing
-
-    settings = _settings(options)
-
-    def run(stack: StackResult) -> StackResult:
-        label = f"{stack.name} {report.point_label(stack.point)}".strip()
-        with _progress(stderr_console(), timing.stack_steps(stack)) as step:
-            return timing.time_stack(stack, settings, on_step=lambda what: step(f"{label}: timing {what}"))
-
-    return run
-
-
-def _stack_cross_check(stack: StackResult) -> list[str]:
-    from dsconv_cli.crosscheck import verify_stack
-
-    return [
-        f"{stack.name}: cross-check {ch.stage} {ch.quantity}: dsconv {format_value(ch.analytic)} vs "
-        f"{ch.source} {format_value(ch.reference)}"
-        for ch in verify_stack(stack)
-        if not ch.ok
-    ]
-
-
-def _failure_summary(results: Sequence[ConfigReport]) -> str:
-    lines = [line for r in results for line in r.failures]
-    more = f" (+{len(lines) - 1} more above)" if len(lines) > 1 else ""
-    return f"{lines[0]}{more}"
-
-
-# --- timing -------------------------------------------------------------------------------------
-
-
-def _settings(options: RunOptions) -> Any:
-    from dsconv_cli import timing
-
-    device = timing.resolve_device(options.device)
-    threads = options.threads if options.threads is not None else timing.default_threads()
-    return timing.TimingSettings(device, options.dtype, threads, options.min_time)
-
-
-def _memory_error(limit: int, needed: int, dtype: DType, what: str = "") -> MemoryLimitError:
-    return MemoryLimitError(
-        f"--max-memory {report.fmt_bytes(limit)}: timing {what}this layer needs about {report.fmt_bytes(needed)} "
-        f"({dtype.value}); raise --max-memory, shrink --input-shape or use --no-bench"
-    )
-
-
-def _time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxes) -> Comparison:
-    """Every timing case in turn; Ctrl-C keeps what was measured and marks the comparison interrupted."""
-    cases = axes.cases(comparison.input_shape[0])
-    if axes.channels_last and comparison.spec.rank == 1:
-        raise SpecError("channels_last", True, "applies to 2-D and 3-D convs only; this one is 1-D")
-    if axes.backward and comparison.spec.norm is Norm.BATCH:
-        # training-mode BatchNorm needs more than one value per channel (batch x spatial positions)
-        smallest = min(c.batch for c in cases)
-        for stage in (*comparison.standard.stages, *comparison.separable.stages):
-            if smallest * math.prod(stage.output_shape[2:]) < 2:
-                raise SpecError(
-                    "backward", True, f"trains BatchNorm, which needs more than one value per channel; the "
-                    f"{stage.name} output {report.fmt_shape(stage.output_shape)} at batch {smallest} has one; "
-                    "use a larger --batch or input, or --norm none",
-                )  # fmt: skip
-    widest = max(axes.dtypes, key=lambda d: d.itemsize)
-    largest = counting.compare(comparison.spec, (max(c.batch for c in cases), *comparison.input_shape[1:]))
-    # timing holds both variants and each stage; training also keeps activations and gradients
-    needed = counting.timing_bytes(largest, widest) * (3 if axes.backward else 1)
-    if needed > options.max_memory:
-        raise _memory_error(options.max_memory, needed, widest)
-    from dsconv_cli import timing
-
-    settings = _settings(options)
-    peaks = (
-        tuple(_peaks(settings.device, d, t) for d in axes.dtypes for t in (axes.threads or (settings.threads,)))
-        if axes.roofline
-        else ()
-    )
-    rows: list[TimingRow] = []
-    current: list[TimingRow] = []
-    interrupted = False
-    with _progress(stderr_console(), total=len(cases) * len(timing.TIMED)) as step:
-        try:
-            for case in cases:
-                current.clear()
-                rows.append(timing.time_case(comparison, case, settings, on_step=step, partial=_keep(current)))
-        except KeyboardInterrupt:
-            interrupted = True
-            rows.extend(current)
-    timed = replace(comparison, timings=tuple(rows), peaks=peaks, interrupted=interrupted)
-    return counting.analyse_timings(timed)
-
-
-def _keep(store: list[TimingRow]) -> Callable[[TimingRow], None]:
-    def keep(row: TimingRow) -> None:
-        store[:] = [row]
-
-    return keep
-
-
-def _peaks(device: str, dtype: DType, threads: int, refresh: bool = False) -> Peaks:
-    """Cached peaks for this device, dtype and thread count; measured (and cached) when missing."""
-    from dsconv_cli import cache, timing
-
-    key = timing.peaks_key(device, dtype, threads)
-    cached = None if refresh else cache.load_peaks(key)
-    if cached is not None:
-        return cached
-    with _progress(stderr_console(), total=1) as step:
-        step(f"measuring {device} peaks ({dtype.value}, {threads} threads); cached for next time")
-        peaks = timing.measure_peaks(device, dtype, threads)
-    try:
-        cache.save_peaks(peaks)
-    except OSError as exc:
-        stderr_console().print(f"note: could not cache peaks in {cache.cache_file()}: {exc}", markup=False)
-    return peaks
+# --- output -------------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -779,9 +354,6 @@ def _progress(console: Console, total: int) -> Iterator[Callable[[str], None]]:
         yield step
 
 
-# --- output -------------------------------------------------------------------------------------
-
-
 def _emit(rendered: render.Rendered, output: Path | None) -> None:
     if output is None:
         if isinstance(rendered, str):
@@ -800,18 +372,6 @@ def _emit(rendered: render.Rendered, output: Path | None) -> None:
         rendered = buffer.getvalue()
     write_atomic(output, rendered)
     stderr_console().print(f"wrote {output}", markup=False)
-
-
-def _check_output_path(output: Path | None, field: str = "output") -> None:
-    if output is None:
-        return
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise SpecError(field, output, f"directory {parent} does not exist")
-    if output.is_dir():
-        raise SpecError(field, output, "is a directory; give a file path")
-    if not os.access(parent, os.W_OK):
-        raise SpecError(field, output, f"directory {parent} is not writable")
 
 
 # --- peaks --------------------------------------------------------------------------------------
@@ -839,7 +399,13 @@ def peaks(
     n_threads = threads if threads is not None else timing.default_threads()
     key = timing.peaks_key(resolved, dtype, n_threads)
     was_cached = not refresh and cache.load_peaks(key) is not None
-    result = _peaks(resolved, dtype, n_threads, refresh=refresh)
+    result = runner.peaks(
+        resolved,
+        dtype,
+        n_threads,
+        refresh=refresh,
+        options=run_options(False, False, device, dtype, threads, 0.5, "2GiB", None, None, 1),
+    )
     where = str(cache.cache_file())
     if output_format is OutputFormat.JSON:
         doc = {"schema_version": report.SCHEMA_VERSION, "peaks": report.peaks_dict(result),
@@ -864,7 +430,7 @@ def schema(output: OutputOpt = None) -> None:
     """
     from dsconv_cli.config import json_schema
 
-    _check_output_path(output)
+    check_output_path(output)
     _emit(json.dumps(json_schema(), indent=2) + "\n", output)
 
 
@@ -915,3 +481,15 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main() -> NoReturn:
     """Console-script entry point."""
     sys.exit(run())
+
+
+def check_output_path(output: Path | None, field: str = "output") -> None:
+    if output is None:
+        return
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpecError(field, output, f"directory {parent} does not exist")
+    if output.is_dir():
+        raise SpecError(field, output, "is a directory; give a file path")
+    if not os.access(parent, os.W_OK):
+        raise SpecError(field, output, f"directory {parent} is not writable")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from dsconv_cli.errors import SpecError
-from dsconv_cli.spec import Padding, PaddingMode
+from dsconv_cli.spec import DType, Padding, PaddingMode, validate_input_shape
 
 _INT_LIST = re.compile(r"^\s*\(?\s*(-?\d+(\s*,\s*-?\d+)*)\s*,?\s*\)?\s*$")
 
@@ -44,3 +44,34 @@ def parse_size(field_name: str, text: str) -> int:
     prefix = unit[:1] if unit[:1] != "b" else ""
     scale = 1024 ** ("kmgt".index(prefix) + 1) if "i" in unit else _UNITS[prefix]
     return int(number * scale)
+
+
+def parse_dtypes(text: str) -> tuple[DType, ...]:
+    """``float32`` or ``float32,bfloat16``: distinct dtypes in the order given."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(DType(part.strip()))
+        except ValueError:
+            valid = ", ".join(d.value for d in DType)
+            raise SpecError("dtype", text, f"{part.strip()!r} is not one of {valid}; give one or a list") from None
+    return tuple(dict.fromkeys(values))
+
+
+def parse_positive_list(field: str, text: str | None) -> tuple[int, ...]:
+    """``8`` or ``1,8,32``: distinct positive integers in the order given."""
+    if text is None:
+        return ()
+    values = parse_ints(field, text)
+    if any(v < 1 for v in values):
+        raise SpecError(field, text, "must be positive integers")
+    return tuple(dict.fromkeys(values))
+
+
+def parse_input_shape(text: str | None, batch: int | None) -> tuple[int, ...] | None:
+    """``1,16,50,129`` validated, with N replaced by ``batch`` when given."""
+    if text is None:
+        return None
+    shape = parse_ints("input_shape", text)
+    validate_input_shape(shape)
+    return (batch, *shape[1:]) if batch is not None else shape

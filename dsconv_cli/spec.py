@@ -87,6 +87,51 @@ class PaddingMode(StrEnum):
 
 Padding = tuple[int, ...] | PaddingMode
 
+
+@dataclass(frozen=True, slots=True)
+class LayerField:
+    """One field of a conv layer: YAML key = dataclass field = JSON key; the flag is its kebab form."""
+
+    name: str
+    help: str
+    value: type  # what the flag takes: int, bool, str (text parsed by ``text``) or a StrEnum
+    short: str = ""
+    text: str = ""  # "ints" or "padding": how a str value is parsed
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+# The layer fields of ``dsconv compare``, declared once: the CLI's options are generated from this table,
+# and tests hold the config model, ``ConvSpec`` and README to it.
+LAYER_FIELDS: tuple[LayerField, ...] = (
+    LayerField("in_channels", "Input channels (default: from --input-shape, else 16).", int, "-i"),
+    LayerField("out_channels", "Output channels (default: 32).", int, "-o"),
+    LayerField("kernel_size", "Kernel: 3, or one per spatial dim: 3,5 (default: 3).", str, "-k", "ints"),
+    LayerField("stride", "Stride: 1 or 1,2 (default: 1).", str, text="ints"),
+    LayerField(
+        "padding",
+        "Padding: 1, 0,1, same or valid (default: dilation·(k−1)//2, size-keeping at stride 1).",
+        str,
+        text="padding",
+    ),  # fmt: skip
+    LayerField("dilation", "Dilation: 1 or 2,1 (default: 1).", str, text="ints"),
+    LayerField("groups", "Groups of the standard conv (default: 1).", int),
+    LayerField("multiplier", "Depth multiplier of the depthwise stage (default: 1).", int),
+    LayerField("bias", "Bias on every conv (default: no bias).", bool),
+    LayerField("transposed", "Transposed convs, ConvTranspose*d (default: no).", bool),
+    LayerField("output_padding", "Output padding of transposed convs: 0 or 0,1 (default: 0).", str, text="ints"),
+    LayerField("norm", "Normalisation after convs (default: none).", Norm),
+    LayerField("act", "Activation after convs (default: none).", Activation),
+    LayerField(
+        "placement",
+        "classic: dw → pw → norm → act; mobilenet: norm + act after each stage (default: classic).",
+        Placement,
+    ),  # fmt: skip
+)
+
+
 # Spatial size used when the user gives channels but no --input-shape, by rank.
 DEFAULT_SPATIAL: dict[int, tuple[int, ...]] = {1: (1000,), 2: (50, 129), 3: (16, 32, 32)}
 DEFAULT_IN_CHANNELS = 16

@@ -1,0 +1,383 @@
+"""Count, time, cross-check and hold budgets: the work behind every command and API call.
+
+Between the core (spec, counting, building, timing) and the front ends (``cli.py``, the public API):
+it never prints; progress and notes go to the callbacks in ``RunOptions``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dsconv_cli import counting, report
+from dsconv_cli.config import DEFAULT_MAX_POINTS
+from dsconv_cli.errors import ConfigError, MemoryLimitError, SpecError, format_value
+from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
+from dsconv_cli.spec import (
+    DEFAULT_IN_CHANNELS,
+    DEFAULT_OUT_CHANNELS,
+    LAYER_FIELDS,
+    Device,
+    DType,
+    Norm,
+    TimingCase,
+    default_input_shape,
+    infer_rank,
+    resolve_spec,
+)
+
+if TYPE_CHECKING:
+    from dsconv_cli.config import Config
+
+Step = Callable[[str], None]  # describes the step now running
+ProgressFactory = Callable[[int], AbstractContextManager[Step]]  # total steps -> a context yielding ``Step``
+
+
+@contextmanager
+def no_progress(total: int) -> Iterator[Step]:
+    """The default progress: says nothing."""
+    yield lambda _description: None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a comparison or a config: what to time and check, and the limits on it."""
+
+    verify: bool = False
+    bench: bool = False
+    device: Device = Device.AUTO
+    dtype: DType = DType.FLOAT32
+    threads: int | None = None
+    min_time: float = 0.5
+    max_memory: int = 2 * 1024**3
+    baseline: Path | None = None
+    max_increase: float | None = None
+    max_points: int = DEFAULT_MAX_POINTS
+    progress: ProgressFactory = field(default=no_progress, repr=False)
+    note: Callable[[str], None] = field(default=lambda _: None, repr=False)  # one line for the user, e.g. a cache note
+
+    def check(self) -> None:
+        """Refuse bad values before any work is done."""
+        if self.min_time <= 0:
+            raise SpecError("min_time", self.min_time, "must be a positive number of seconds")
+        if self.threads is not None and self.threads < 1:
+            raise SpecError("threads", self.threads, "must be a positive integer")
+        if self.max_points < 1:
+            raise SpecError("max_points", self.max_points, "must be a positive integer")
+        if self.max_increase is not None and self.max_increase < 0:
+            raise SpecError("max_increase", self.max_increase, "must be a non-negative percentage")
+        if self.max_increase is not None and self.baseline is None:
+            raise SpecError("max_increase", self.max_increase, "needs --baseline OLD.json to compare with")
+
+
+@dataclass(frozen=True)
+class TimingAxes:
+    """What ``compare`` times: each combination of these is a row."""
+
+    batches: tuple[int, ...]
+    dtypes: tuple[DType, ...]
+    channels_last: bool
+    compiled: bool
+    backward: bool
+    roofline: bool
+    threads: tuple[int, ...] = ()  # empty: the run's own; several: each is a case
+
+    def single_for_configs(self) -> None:
+        """Configs time one case: refuse lists and the extra axes there."""
+        if len(self.batches) > 1:
+            raise SpecError("batch", ",".join(map(str, self.batches)), "takes one value with --config")
+        if len(self.dtypes) > 1:
+            raise SpecError("dtype", ",".join(d.value for d in self.dtypes), "takes one value with --config")
+        if len(self.threads) > 1:
+            raise SpecError("threads", ",".join(map(str, self.threads)), "takes one value with --config")
+        for name, on in (("channels_last", self.channels_last), ("compile", self.compiled),
+                         ("backward", self.backward)):  # fmt: skip
+            if on:
+                raise SpecError(name, True, "times single comparisons; it does not apply with --config")
+
+    def cases(self, default_batch: int) -> list[TimingCase]:
+        return [
+            TimingCase(b, d, cl, comp, bw, t)
+            for b in (self.batches or (default_batch,))
+            for t in (self.threads or (None,))
+            for d in self.dtypes
+            for cl in ((False, True) if self.channels_last else (False,))
+            for comp in ((False, True) if self.compiled else (False,))
+            for bw in ((False, True) if self.backward else (False,))
+        ]
+
+
+def comparison_from_layer(layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None) -> Comparison:
+    options = dict(layer)
+    in_channels = options.pop("in_channels", None)
+    options.setdefault("out_channels", DEFAULT_OUT_CHANNELS)
+    rank = infer_rank(
+        shape, *(options.get(k) for k in ("kernel_size", "stride", "dilation", "output_padding", "padding"))
+    )
+    channels = in_channels if in_channels is not None else (shape[1] if shape else DEFAULT_IN_CHANNELS)
+    spec = resolve_spec(rank=rank, in_channels=channels, **options)
+    notes: list[str] = []
+    if shape is None:
+        shape = default_input_shape(rank, channels, batch or 1)
+        default = report.fmt_shape(shape)
+        notes.append(f"default {rank}-D input shape {default}; set --input-shape to change it")
+    return counting.compare(spec, shape, notes)
+
+
+def load_baseline(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from dsconv_cli.budgets import baseline_totals
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--baseline {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--baseline {path}: not readable JSON: {exc}") from None
+    return baseline_totals(document, str(path))
+
+
+def run_config(
+    cfg: Config,
+    options: RunOptions,
+    *,
+    overrides: dict[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    baseline: dict[str, Any] | None = None,
+) -> ConfigReport:
+    from dsconv_cli.evaluate import count_config, evaluate
+
+    stacks = count_config(cfg, overrides=overrides, input_shape=input_shape, max_points=options.max_points)
+    time_stack = None
+    if options.bench:
+        time_stack = stack_timer(cfg, stacks, options)
+    cross_check = stack_cross_check if options.verify else None
+    return evaluate(
+        cfg, stacks, time_stack=time_stack, cross_check=cross_check, baseline=baseline,
+        max_increase=options.max_increase,
+    )  # fmt: skip
+
+
+MAX_TIMED_POINTS = 64
+
+
+def stack_timer(cfg: Config, stacks: Sequence[StackResult], options: RunOptions) -> Callable[..., StackResult]:
+    if len(stacks) > MAX_TIMED_POINTS:
+        raise SpecError(
+            "bench", True, f"{cfg.path} sweeps {len(stacks)} points, too many to time (at most "
+            f"{MAX_TIMED_POINTS}); use --no-bench to count them",
+        )  # fmt: skip
+    for stack in stacks:
+        needed = counting.stack_timing_bytes(stack, options.dtype)
+        if needed > options.max_memory:
+            raise memory_error(options.max_memory, needed, options.dtype, f"{cfg.path} ")
+    from dsconv_cli import timing
+
+    settings = timing_settings(options)
+
+    def run(stack: StackResult) -> StackResult:
+        label = f"{stack.name} {report.point_label(stack.point)}".strip()
+        with options.progress(timing.stack_steps(stack)) as step:
+            return timing.time_stack(stack, settings, on_step=lambda what: step(f"{label}: timing {what}"))
+
+    return run
+
+
+def stack_cross_check(stack: StackResult) -> list[str]:
+    from dsconv_cli.crosscheck import verify_stack
+
+    return [
+        f"{stack.name}: cross-check {ch.stage} {ch.quantity}: dsconv {format_value(ch.analytic)} vs "
+        f"{ch.source} {format_value(ch.reference)}"
+        for ch in verify_stack(stack)
+        if not ch.ok
+    ]
+
+
+def failure_summary(results: Sequence[ConfigReport]) -> str:
+    lines = [line for r in results for line in r.failures]
+    more = f" (+{len(lines) - 1} more above)" if len(lines) > 1 else ""
+    return f"{lines[0]}{more}"
+
+
+def timing_settings(options: RunOptions) -> Any:
+    from dsconv_cli import timing
+
+    device = timing.resolve_device(options.device)
+    threads = options.threads if options.threads is not None else timing.default_threads()
+    return timing.TimingSettings(device, options.dtype, threads, options.min_time)
+
+
+def memory_error(limit: int, needed: int, dtype: DType, what: str = "") -> MemoryLimitError:
+    return MemoryLimitError(
+        f"--max-memory {report.fmt_bytes(limit)}: timing {what}this layer needs about {report.fmt_bytes(needed)} "
+        f"({dtype.value}); raise --max-memory, shrink --input-shape or use --no-bench"
+    )
+
+
+def time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxes) -> Comparison:
+    """Every timing case in turn; Ctrl-C keeps what was measured and marks the comparison interrupted."""
+    cases = axes.cases(comparison.input_shape[0])
+    if axes.channels_last and comparison.spec.rank == 1:
+        raise SpecError("channels_last", True, "applies to 2-D and 3-D convs only; this one is 1-D")
+    if axes.backward and comparison.spec.norm is Norm.BATCH:
+        # training-mode BatchNorm needs more than one value per channel (batch x spatial positions)
+        smallest = min(c.batch for c in cases)
+        for stage in (*comparison.standard.stages, *comparison.separable.stages):
+            if smallest * math.prod(stage.output_shape[2:]) < 2:
+                raise SpecError(
+                    "backward", True, f"trains BatchNorm, which needs more than one value per channel; the "
+                    f"{stage.name} output {report.fmt_shape(stage.output_shape)} at batch {smallest} has one; "
+                    "use a larger --batch or input, or --norm none",
+                )  # fmt: skip
+    widest = max(axes.dtypes, key=lambda d: d.itemsize)
+    largest = counting.compare(comparison.spec, (max(c.batch for c in cases), *comparison.input_shape[1:]))
+    # timing holds both variants and each stage; training also keeps activations and gradients
+    needed = counting.timing_bytes(largest, widest) * (3 if axes.backward else 1)
+    if needed > options.max_memory:
+        raise memory_error(options.max_memory, needed, widest)
+    from dsconv_cli import timing
+
+    settings = timing_settings(options)
+    measured = (
+        tuple(
+            peaks(settings.device, d, t, options=options)
+            for d in axes.dtypes
+            for t in (axes.threads or (settings.threads,))
+        )
+        if axes.roofline
+        else ()
+    )
+    rows: list[TimingRow] = []
+    current: list[TimingRow] = []
+    interrupted = False
+    with options.progress(len(cases) * len(timing.TIMED)) as step:
+        try:
+            for case in cases:
+                current.clear()
+                rows.append(timing.time_case(comparison, case, settings, on_step=step, partial=_keep(current)))
+        except KeyboardInterrupt:
+            interrupted = True
+            rows.extend(current)
+    timed = replace(comparison, timings=tuple(rows), peaks=measured, interrupted=interrupted)
+    return counting.analyse_timings(timed)
+
+
+def _keep(store: list[TimingRow]) -> Callable[[TimingRow], None]:
+    def keep(row: TimingRow) -> None:
+        store[:] = [row]
+
+    return keep
+
+
+def peaks(device: str, dtype: DType, threads: int, refresh: bool = False, options: RunOptions | None = None) -> Peaks:
+    """Cached peaks for this device, dtype and thread count; measured (and cached) when missing."""
+    from dsconv_cli import cache, timing
+
+    key = timing.peaks_key(device, dtype, threads)
+    cached = None if refresh else cache.load_peaks(key)
+    if cached is not None:
+        return cached
+    options = options or RunOptions()
+    with options.progress(1) as step:
+        step(f"measuring {device} peaks ({dtype.value}, {threads} threads); cached for next time")
+        peaks = timing.measure_peaks(device, dtype, threads)
+    try:
+        cache.save_peaks(peaks)
+    except OSError as exc:
+        options.note(f"note: could not cache peaks in {cache.cache_file()}: {exc}")
+    return peaks
+
+
+# --- whole jobs: what a command or an API call runs ----------------------------------------------
+
+
+def parse_layer_text(raw: dict[str, Any]) -> dict[str, Any]:
+    """Layer values as given (``None`` = not given), text ones parsed per ``LAYER_FIELDS``."""
+    from dsconv_cli.parse import parse_ints, parse_padding
+
+    kinds = {f.name: f.text for f in LAYER_FIELDS}
+    given: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if key not in kinds:
+            valid = ", ".join(kinds)
+            raise SpecError(key, value, f"is not a layer field; valid: {valid}")
+        if isinstance(value, str) and kinds[key] == "ints":
+            value = parse_ints(key, value)
+        elif isinstance(value, str) and kinds[key] == "padding":
+            value = parse_padding(value)
+        given[key] = value
+    return given
+
+
+def compare_layer(
+    layer: dict[str, Any],
+    input_shape: tuple[int, ...] | None,
+    options: RunOptions,
+    axes: TimingAxes | None = None,
+) -> Comparison:
+    """Count one layer against its separable pair; cross-check and time it as ``options`` ask."""
+    axes = axes or TimingAxes((), (options.dtype,), False, False, False, True)
+    batch = axes.batches[0] if axes.batches else None
+    comparison = comparison_from_layer(layer, input_shape, batch)
+    if options.verify:
+        from dsconv_cli.crosscheck import verify
+
+        comparison = replace(comparison, checks=verify(comparison))
+    if options.bench:
+        comparison = time_comparison(comparison, options, axes)
+    return comparison
+
+
+def check_failures(comparison: Comparison) -> str | None:
+    """The line that fails a run whose cross-check disagreed, else None."""
+    failed = [ch for ch in comparison.checks if not ch.ok]
+    if not failed:
+        return None
+    first = failed[0]
+    return (
+        f"cross-check failed: {len(failed)} disagreement(s); first: {first.stage} {first.quantity} "
+        f"dsconv {format_value(first.analytic)} vs {first.source} {format_value(first.reference)}"
+    )
+
+
+def compare_config(
+    cfg: Config,
+    layer: dict[str, Any],
+    input_shape: tuple[int, ...] | None,
+    batch: int | None,
+    options: RunOptions,
+) -> ConfigReport:
+    """One config, with layer values overriding a single-layer config's and an optional input shape."""
+    if layer and len(cfg.layers) != 1:
+        raise ConfigError(
+            f"{cfg.path}: layer flags ({', '.join('--' + k.replace('_', '-') for k in layer)}) override "
+            f"single-layer configs only; this one has {len(cfg.layers)} layers"
+        )
+    if input_shape is None and batch is not None:
+        input_shape = (batch, *cfg.input_shape[1:])
+    baseline = load_baseline(options.baseline)
+    return run_config(cfg, options, overrides=layer, input_shape=input_shape, baseline=baseline)
+
+
+def run_config_files(paths: Sequence[str], options: RunOptions) -> tuple[list[ConfigReport], list[str]]:
+    """Every config file: the reports of those that loaded, and one message per problem in the others."""
+    from dsconv_cli import config as config_module
+
+    old = load_baseline(options.baseline)
+    broken: list[str] = []
+    results: list[ConfigReport] = []
+    for path in paths:
+        try:
+            results.append(run_config(config_module.load(path), options, baseline=old))
+        except ConfigError as error:
+            broken.extend(error.messages)
+    return results, broken
