@@ -1,3 +1,31 @@
-"""dsconv: exact cost of a convolution layer and of its depthwise-separable counterpart."""
+"""dsconv: exact cost of a convolution layer and of its depthwise-separable counterpart.
+
+The public API (``compare``, ``count``, ``load_config``, ``run_config``) is imported on first
+use, so ``import dsconv_cli`` stays light and never imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "compare", "count", "load_config", "run_config"]
+
+_API = {"compare": "api", "count": "api", "load_config": "api", "run_config": "api"}
+
+if TYPE_CHECKING:
+    from dsconv_cli.api import compare, count, load_config, run_config
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dsconv_cli' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"dsconv_cli.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

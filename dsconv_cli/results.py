@@ -207,6 +207,12 @@ class Comparison:
     interrupted: bool = False  # timing stopped by the user: ``timings`` holds what was measured
     analysis: dict[str, ItemAnalysis] = field(default_factory=dict)  # untimed: counts and traffic per item
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object ``dsconv compare --format json`` prints for this comparison."""
+        from dsconv_cli.report import comparison_dict
+
+        return comparison_dict(self)
+
     @property
     def latency(self) -> dict[str, Latency]:
         """The first timing case's latencies (the one the main table shows)."""
@@ -343,3 +349,9 @@ class ConfigReport:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object ``dsconv report --format json`` prints for this config."""
+        from dsconv_cli.report import config_dict
+
+        return config_dict(self)

@@ -16,15 +16,33 @@ SMALL = ["-i", "4", "-o", "8", "--input-shape", "1,4,8,8"]
 
 
 def test_help_for_every_command() -> None:
-    for args in (["--help"], ["compare", "--help"]):
+    import typer
+
+    from dsconv_cli.cli import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert {"compare", "report", "peaks", "schema"} <= set(commands)
+    for args in (["--help"], *([name, "--help"] for name in commands)):
         result = invoke(*args)
-        assert result.code == 0
+        assert result.code == 0, args
         assert "Usage" in result.stdout
+        assert "Example: dsconv" in result.stdout or args == ["--help"]
     help_text = invoke("compare", "--help", env={"COLUMNS": "200"}).stdout
-    assert "--in-channels" in help_text
     assert "Output channels (default: 32)." in help_text  # not eaten as Rich markup
-    for command in ("peaks", "report", "schema"):
-        assert invoke(command, "--help").code == 0
+
+
+def test_layer_flags_are_generated_from_the_one_declaration() -> None:
+    from dsconv_cli.config import LayerFields
+    from dsconv_cli.spec import LAYER_FIELDS, ConvSpec
+
+    help_text = invoke("compare", "--help", env={"COLUMNS": "250"}).stdout
+    readme = Path("README.md").read_text(encoding="utf-8")
+    for field in LAYER_FIELDS:
+        assert field.flag in help_text and field.help.split(" (")[0] in help_text
+        assert field.flag in readme, f"README does not document {field.flag}"
+    names = [f.name for f in LAYER_FIELDS]
+    assert set(LayerFields.model_fields) - {"out_features"} == set(names)  # the YAML keys
+    assert set(names) - {"in_channels"} <= set(ConvSpec.__dataclass_fields__)
 
 
 def test_version() -> None:
@@ -56,7 +74,7 @@ def test_json_is_the_documented_schema() -> None:
     (c,) = doc["comparisons"]
     assert c["input_shape"] == [1, 16, 50, 129]
     assert c["spec"]["kernel_size"] == [3, 3] and c["spec"]["padding"] == [1, 1]
-    assert c["standard"] | {} == c["standard"]
+    assert {"params", "macs", "flops", "elementwise_ops", "buffers", "output_shape", "memory"} <= set(c["standard"])
     assert (c["standard"]["params"], c["standard"]["macs"], c["standard"]["flops"]) == (
         4_608, 29_721_600, 59_443_200)  # fmt: skip
     assert c["standard"]["output_shape"] == [1, 32, 50, 129]

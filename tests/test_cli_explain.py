@@ -43,7 +43,7 @@ def test_json_has_latency_memory_intensity_and_roofline_per_variant_and_stage(pr
         assert line["bound"] == ("memory" if item["arithmetic_intensity"] < 100.0 / 20.0 else "compute")
         assert item["arithmetic_intensity"] == pytest.approx(item["flops"] / item["memory"]["min_bytes_moved"])
     # standard: weights 8*4*9 floats; input 4*8*8 floats; output 8*8*8 floats
-    assert c["standard"]["memory"] | {} == {"weight_bytes": 1_152, "input_bytes": 1_024, "output_bytes": 2_048,
+    assert c["standard"]["memory"] == {"weight_bytes": 1_152, "input_bytes": 1_024, "output_bytes": 2_048,
                                             "activation_bytes": 3_072, "min_bytes_moved": 4_224}  # fmt: skip
     assert c["separable"]["memory"]["intermediate_bytes"] == 1_024  # the depthwise output
     assert c["explanation"][0].startswith("batch 1, float32, 1 thread, forward: separable has")

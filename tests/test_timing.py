@@ -63,13 +63,16 @@ def test_compiled_module_reports_compile_time_apart() -> None:
     assert measured.latency.median_ms * 1e-3 < measured.compile_s
 
 
-def test_threads_default_is_pytorchs_own() -> None:
-    assert default_threads() == torch.get_num_threads()
+def test_timing_with_one_thread_leaves_pytorchs_own_count_alone() -> None:
+    before = torch.get_num_threads()
+    spec = resolve_spec(rank=1, in_channels=2, out_channels=2)
+    measured = time_module(build_variant(spec.standard()), (1, 2, 4), TimingSettings("cpu", DType.FLOAT32, 1, 0.01))
+    assert measured.latency.threads == 1
+    assert torch.get_num_threads() == before == default_threads()
 
 
 def test_auto_device_picks_what_exists() -> None:
-    assert resolve_device(Device.AUTO) == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_device(Device.CPU) == "cpu"
+    assert resolve_device(Device.AUTO) == resolve_device(Device.CUDA if torch.cuda.is_available() else Device.CPU)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")

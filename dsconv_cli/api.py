@@ -1,0 +1,149 @@
+"""The Python API: each call does what the command of the same name does and returns its result records.
+
+    >>> import dsconv_cli as dsconv
+    >>> r = dsconv.compare(in_channels=16, out_channels=32, kernel_size=3, input_shape=(1, 16, 50, 129), bench=False)
+    >>> r.standard.params, r.separable.params
+    (4608, 656)
+
+Keyword names are the long flags of the command in snake_case; values may be Python values (``3``,
+``(3, 5)``, ``"same"``) or the flags' text (``"3,5"``). Errors are ``DsconvError`` subclasses whose
+``exit_code`` is the command's. torch is imported only when timing or cross-checking needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dsconv_cli import runner
+from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
+from dsconv_cli.spec import Activation, Device, DType, Norm, Placement
+
+if TYPE_CHECKING:
+    from dsconv_cli.config import Config
+    from dsconv_cli.results import Comparison, ConfigReport
+
+IntOrSeq = int | Sequence[int] | str
+
+
+def _text(value: IntOrSeq | None) -> str | None:
+    """Python values to the flags' text, so one parser (and one set of error messages) serves both."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise TypeError(f"expected an integer or a sequence of integers, got {value!r}")
+    return str(value) if isinstance(value, int) else ",".join(str(int(v)) for v in value)
+
+
+def _layer(**values: Any) -> dict[str, Any]:
+    text_fields = ("kernel_size", "stride", "dilation", "output_padding", "padding")
+    return runner.parse_layer_text({k: _text(v) if k in text_fields else v for k, v in values.items()})
+
+
+def compare(
+    *,
+    in_channels: int | None = None,
+    out_channels: int | None = None,
+    kernel_size: IntOrSeq | None = None,
+    stride: IntOrSeq | None = None,
+    padding: IntOrSeq | None = None,
+    dilation: IntOrSeq | None = None,
+    groups: int | None = None,
+    multiplier: int | None = None,
+    bias: bool | None = None,
+    transposed: bool | None = None,
+    output_padding: IntOrSeq | None = None,
+    norm: Norm | str | None = None,
+    act: Activation | str | None = None,
+    placement: Placement | str | None = None,
+    input_shape: IntOrSeq | None = None,
+    batch: IntOrSeq | None = None,
+    verify: bool = False,
+    bench: bool = True,
+    device: Device | str = Device.AUTO,
+    dtype: DType | str | Sequence[DType | str] = DType.FLOAT32,
+    channels_last: bool = False,
+    compile: bool = False,
+    backward: bool = False,
+    roofline: bool = True,
+    threads: IntOrSeq | None = None,
+    min_time: float = 0.5,
+    max_memory: int | str = "2GiB",
+) -> Comparison:
+    """Count (and with ``bench`` time) a conv layer against its depthwise-separable pair, as ``dsconv compare``."""
+    dtypes = parse_dtypes(dtype if isinstance(dtype, str) else ",".join(DType(d).value for d in dtype))
+    batches = parse_positive_list("batch", _text(batch))
+    thread_counts = parse_positive_list("threads", _text(threads))
+    options = runner.RunOptions(
+        verify=verify, bench=bench, device=Device(device), dtype=dtypes[0],
+        threads=thread_counts[0] if thread_counts else None, min_time=min_time,
+        max_memory=max_memory if isinstance(max_memory, int) else parse_size("max_memory", max_memory),
+    )  # fmt: skip
+    options.check()
+    layer = _layer(
+        in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
+        dilation=dilation, groups=groups, multiplier=multiplier, bias=bias, transposed=transposed,
+        output_padding=output_padding, norm=norm, act=act, placement=placement,
+    )  # fmt: skip
+    shape = parse_input_shape(_text(input_shape), batches[0] if batches else None)
+    axes = runner.TimingAxes(batches, dtypes, channels_last, compile, backward, roofline, thread_counts)
+    return runner.compare_layer(layer, shape, options, axes)
+
+
+def count(
+    *,
+    in_channels: int | None = None,
+    out_channels: int | None = None,
+    kernel_size: IntOrSeq | None = None,
+    stride: IntOrSeq | None = None,
+    padding: IntOrSeq | None = None,
+    dilation: IntOrSeq | None = None,
+    groups: int | None = None,
+    multiplier: int | None = None,
+    bias: bool | None = None,
+    transposed: bool | None = None,
+    output_padding: IntOrSeq | None = None,
+    norm: Norm | str | None = None,
+    act: Activation | str | None = None,
+    placement: Placement | str | None = None,
+    input_shape: IntOrSeq | None = None,
+) -> Comparison:
+    """Exact params, MACs and shapes of one layer and its separable pair: no timing, no torch."""
+    return compare(
+        in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
+        dilation=dilation, groups=groups, multiplier=multiplier, bias=bias, transposed=transposed,
+        output_padding=output_padding, norm=norm, act=act, placement=placement, input_shape=input_shape, bench=False,
+    )  # fmt: skip
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config; ``ConfigError`` lists every problem with its file and line."""
+    from dsconv_cli import config
+
+    return config.load(path)
+
+
+def run_config(
+    path_or_config: str | Path | Config,
+    *,
+    bench: bool = False,
+    verify: bool = False,
+    device: Device | str = Device.AUTO,
+    dtype: DType | str = DType.FLOAT32,
+    threads: int | None = None,
+    min_time: float = 0.5,
+    max_memory: int | str = "2GiB",
+    baseline: str | Path | None = None,
+    max_increase: float | None = None,
+    max_points: int = 10_000,
+) -> ConfigReport:
+    """Count (time, cross-check) a config and hold its budgets and baseline, as ``dsconv report`` does for one file."""
+    options = runner.RunOptions(
+        verify=verify, bench=bench, device=Device(device), dtype=DType(dtype), threads=threads, min_time=min_time,
+        max_memory=max_memory if isinstance(max_memory, int) else parse_size("max_memory", max_memory),
+        baseline=Path(baseline) if baseline is not None else None, max_increase=max_increase, max_points=max_points,
+    )  # fmt: skip
+    options.check()
+    cfg = path_or_config if not isinstance(path_or_config, str | Path) else load_config(path_or_config)
+    return runner.compare_config(cfg, {}, None, None, options)
