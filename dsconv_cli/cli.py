@@ -10,19 +10,42 @@ import glob
 import inspect
 import io
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from dsconv_cli import __version__, render, report, runner, tables
+from dsconv_cli import __version__, render, runner, tables
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, SpecError
-from dsconv_cli.files import write_atomic
+from dsconv_cli.files import check_output_path, write_atomic
+from dsconv_cli.options import (
+    LAYER,
+    BackwardOpt,
+    BaselineOpt,
+    BatchOpt,
+    BenchOpt,
+    ChannelsLastOpt,
+    CompileOpt,
+    ConfigOpt,
+    DeviceOpt,
+    DTypeListOpt,
+    DTypeOpt,
+    FormatOpt,
+    InputShapeOpt,
+    MaxIncreaseOpt,
+    MaxMemoryOpt,
+    MaxPointsOpt,
+    MinTimeOpt,
+    OutputOpt,
+    PlotOpt,
+    RooflineOpt,
+    ThreadsListOpt,
+    ThreadsOpt,
+    VerifyOpt,
+)
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
 from dsconv_cli.spec import LAYER_FIELDS, Device, DType, OutputFormat
 
@@ -59,49 +82,6 @@ def root(
     """What does this conv layer cost, and what would a depthwise-separable one cost instead?"""
 
 
-# --- shared options -----------------------------------------------------------------------------
-
-LAYER = "Layer"
-INPUT = "Input"
-OUTPUT = "Output"
-TIMING = "Timing"
-CONFIG = "Config and CI"
-
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)]
-OutputOpt = Annotated[
-    Path | None,
-    typer.Option("--output", help="Write to FILE (atomically) instead of stdout.", rich_help_panel=OUTPUT,
-                 show_default=False, dir_okay=False),
-]  # fmt: skip
-VerifyOpt = Annotated[
-    bool, typer.Option("--verify", help="Cross-check every count against PyTorch and fvcore; exit 1 on any "
-                       "disagreement.", rich_help_panel=OUTPUT),
-]  # fmt: skip
-BenchOpt = Annotated[bool, typer.Option("--bench/--no-bench", help="Time both variants.", rich_help_panel=TIMING)]
-DeviceOpt = Annotated[Device, typer.Option(help="auto = cuda when present.", rich_help_panel=TIMING)]
-DTypeOpt = Annotated[DType, typer.Option(help="Timing dtype.", rich_help_panel=TIMING)]
-ThreadsOpt = Annotated[
-    int | None, typer.Option(help="Intra-op threads (default: PyTorch's own).", rich_help_panel=TIMING,
-                             show_default=False),
-]  # fmt: skip
-MinTimeOpt = Annotated[
-    float, typer.Option("--min-time", help="Seconds of timed runs per measurement.", rich_help_panel=TIMING)
-]
-MaxMemoryOpt = Annotated[
-    str, typer.Option("--max-memory", help="Refuse to time if the tensors would need more than this.",
-                      rich_help_panel=TIMING),
-]  # fmt: skip
-BaselineOpt = Annotated[
-    Path | None, typer.Option("--baseline", help="An earlier --format json report to compare totals with.",
-                              rich_help_panel=CONFIG, show_default=False, dir_okay=False),
-]  # fmt: skip
-MaxIncreaseOpt = Annotated[
-    float | None, typer.Option("--max-increase", help="Fail when a total's params or MACs grew more than PCT "
-                               "percent over --baseline.", rich_help_panel=CONFIG, show_default=False),
-]  # fmt: skip
-MaxPointsOpt = Annotated[int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)]
-
-
 # --- compare ------------------------------------------------------------------------------------
 
 
@@ -122,79 +102,21 @@ def with_layer_options(command: Callable[..., None]) -> Callable[..., None]:
 @with_layer_options
 def compare(
     *,
-    input_shape: Annotated[
-        str | None,
-        typer.Option(
-            "--input-shape",
-            help="N,C,*spatial with 1-3 spatial dims, e.g. 1,16,50,129 (default: 1,C,50,129).",
-            rich_help_panel=INPUT,
-            show_default=False,
-        ),
-    ] = None,
-    batch: Annotated[
-        str | None,
-        typer.Option(
-            help="Override N of the input shape; a list (1,8,32) times each batch size.",
-            rich_help_panel=INPUT,
-            show_default=False,
-        ),
-    ] = None,
-    config_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            help="A YAML config (layers, sweep, budgets); layer flags override a single-layer config's values.",
-            rich_help_panel=CONFIG,
-            show_default=False,
-            dir_okay=False,
-        ),
-    ] = None,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            "--plot",
-            help="Draw a sweep's MAC ratio to FILE.png or FILE.svg (needs the plot extra).",
-            rich_help_panel=CONFIG,
-            show_default=False,
-            dir_okay=False,
-        ),
-    ] = None,
+    input_shape: InputShapeOpt = None,
+    batch: BatchOpt = None,
+    config_file: ConfigOpt = None,
+    plot: PlotOpt = None,
     output_format: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     verify: VerifyOpt = False,
     bench: BenchOpt = True,
     device: DeviceOpt = Device.AUTO,
-    dtype: Annotated[
-        str, typer.Option(help="Timing dtype, or a list: float32,bfloat16.", rich_help_panel=TIMING)
-    ] = "float32",
-    channels_last: Annotated[
-        bool, typer.Option("--channels-last", help="Also time in channels-last memory format.", rich_help_panel=TIMING)
-    ] = False,
-    compile_: Annotated[
-        bool,
-        typer.Option(
-            "--compile", help="Also time torch.compile'd modules (compile time reported apart).", rich_help_panel=TIMING
-        ),
-    ] = False,
-    backward: Annotated[
-        bool, typer.Option("--backward", help="Also time forward + backward, as in training.", rich_help_panel=TIMING)
-    ] = False,
-    roofline: Annotated[
-        bool,
-        typer.Option(
-            "--roofline/--no-roofline",
-            help="Place timings under the machine's measured peaks (measured once per device and dtype, then cached).",
-            rich_help_panel=TIMING,
-        ),
-    ] = True,
-    threads: Annotated[
-        str | None,
-        typer.Option(
-            help="Intra-op threads, or a list: 1,2 (default: PyTorch's own).",
-            rich_help_panel=TIMING,
-            show_default=False,
-        ),
-    ] = None,
+    dtype: DTypeListOpt = "float32",
+    channels_last: ChannelsLastOpt = False,
+    compile_: CompileOpt = False,
+    backward: BackwardOpt = False,
+    roofline: RooflineOpt = True,
+    threads: ThreadsListOpt = None,
     min_time: MinTimeOpt = 0.5,
     max_memory: MaxMemoryOpt = "2GiB",
     baseline: BaselineOpt = None,
@@ -248,7 +170,7 @@ def run_options(
     """Checked run options, with a progress bar and notes on stderr."""
     options = runner.RunOptions(
         verify, bench, device, dtype, threads, min_time, parse_size("max_memory", max_memory), baseline, max_increase,
-        max_points, progress=lambda total: _progress(stderr_console(), total),
+        max_points, progress=lambda total: render.progress_bar(stderr_console(), total),
         note=lambda line: stderr_console().print(line, markup=False),
     )  # fmt: skip
     options.check()
@@ -331,29 +253,6 @@ def _expand(patterns: Sequence[str]) -> list[str]:
 # --- output -------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _progress(console: Console, total: int) -> Iterator[Callable[[str], None]]:
-    """A transient Rich progress bar on stderr (silent when stderr is not a terminal)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-
-    progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
-    )  # fmt: skip
-    task = progress.add_task("", total=total)
-    started = False
-
-    def step(description: str) -> None:
-        nonlocal started
-        if started:
-            progress.advance(task)
-        started = True
-        progress.update(task, description=description)
-
-    with progress:
-        yield step
-
-
 def _emit(rendered: render.Rendered, output: Path | None) -> None:
     if output is None:
         if isinstance(rendered, str):
@@ -406,17 +305,7 @@ def peaks(
         refresh=refresh,
         options=run_options(False, False, device, dtype, threads, 0.5, "2GiB", None, None, 1),
     )
-    where = str(cache.cache_file())
-    if output_format is OutputFormat.JSON:
-        doc = {"schema_version": report.SCHEMA_VERSION, "peaks": report.peaks_dict(result),
-               "cached": was_cached, "cache_file": where}  # fmt: skip
-        _emit(report.to_json(doc), None)
-        return
-    table = report.peaks_table(result, was_cached, where)
-    if output_format is OutputFormat.MARKDOWN:
-        _emit(report.markdown_table(*table) + "\n", None)
-        return
-    _emit([tables.rich_table(table, title="machine peaks")], None)
+    _emit(render.render_peaks(result, was_cached, str(cache.cache_file()), output_format), None)
 
 
 # --- schema -------------------------------------------------------------------------------------
@@ -481,15 +370,3 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main() -> NoReturn:
     """Console-script entry point."""
     sys.exit(run())
-
-
-def check_output_path(output: Path | None, field: str = "output") -> None:
-    if output is None:
-        return
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise SpecError(field, output, f"directory {parent} does not exist")
-    if output.is_dir():
-        raise SpecError(field, output, "is a directory; give a file path")
-    if not os.access(parent, os.W_OK):
-        raise SpecError(field, output, f"directory {parent} is not writable")

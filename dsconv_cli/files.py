@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dsconv_cli.errors import SpecError
+
 
 @contextmanager
 def atomic_target(path: Path) -> Iterator[Path]:
@@ -28,3 +30,15 @@ def write_atomic(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def check_output_path(output: Path | None, field: str = "output") -> None:
+    if output is None:
+        return
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpecError(field, output, f"directory {parent} does not exist")
+    if output.is_dir():
+        raise SpecError(field, output, "is a directory; give a file path")
+    if not os.access(parent, os.W_OK):
+        raise SpecError(field, output, f"directory {parent} is not writable")

@@ -5,13 +5,14 @@ Builds what ``cli.py`` prints; prints nothing itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
-from rich.console import RenderableType
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 from dsconv_cli import report, tables
-from dsconv_cli.results import Comparison, ConfigReport
+from dsconv_cli.results import Comparison, ConfigReport, Peaks
 from dsconv_cli.spec import OutputFormat
 
 Rendered = str | list[RenderableType]
@@ -126,3 +127,38 @@ def summary_table(results: Sequence[ConfigReport]) -> report.MetricTable:
             "pass" if r.ok else "FAIL",
         ])  # fmt: skip
     return report.stacked_headers(headers), body
+
+
+@contextmanager
+def progress_bar(console: Console, total: int) -> Iterator[Callable[[str], None]]:
+    """A transient Rich progress bar on stderr (silent when stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    )  # fmt: skip
+    task = progress.add_task("", total=total)
+    started = False
+
+    def step(description: str) -> None:
+        nonlocal started
+        if started:
+            progress.advance(task)
+        started = True
+        progress.update(task, description=description)
+
+    with progress:
+        yield step
+
+
+def render_peaks(peaks: Peaks, cached: bool, cache_file: str, fmt: OutputFormat) -> Rendered:
+    """Measured (or cached) machine peaks in ``fmt`` (table, json or markdown)."""
+    if fmt is OutputFormat.JSON:
+        doc = {"schema_version": report.SCHEMA_VERSION, "peaks": report.peaks_dict(peaks), "cached": cached,
+               "cache_file": cache_file}  # fmt: skip
+        return report.to_json(doc)
+    table = report.peaks_table(peaks, cached, cache_file)
+    if fmt is OutputFormat.MARKDOWN:
+        return report.markdown_table(*table) + "\n"
+    return [tables.rich_table(table, title="machine peaks")]

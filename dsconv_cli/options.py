@@ -1,0 +1,76 @@
+"""The options of ``dsconv`` commands, declared once and shared (layer flags come from ``spec.LAYER_FIELDS``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dsconv_cli.spec import Device, DType, OutputFormat
+
+# --- shared options -----------------------------------------------------------------------------
+
+LAYER = "Layer"
+INPUT = "Input"
+OUTPUT = "Output"
+TIMING = "Timing"
+CONFIG = "Config and CI"
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", help="Write to FILE (atomically) instead of stdout.", rich_help_panel=OUTPUT,
+                 show_default=False, dir_okay=False),
+]  # fmt: skip
+VerifyOpt = Annotated[
+    bool, typer.Option("--verify", help="Cross-check every count against PyTorch and fvcore; exit 1 on any "
+                       "disagreement.", rich_help_panel=OUTPUT),
+]  # fmt: skip
+BenchOpt = Annotated[bool, typer.Option("--bench/--no-bench", help="Time both variants.", rich_help_panel=TIMING)]
+DeviceOpt = Annotated[Device, typer.Option(help="auto = cuda when present.", rich_help_panel=TIMING)]
+DTypeOpt = Annotated[DType, typer.Option(help="Timing dtype.", rich_help_panel=TIMING)]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="Intra-op threads (default: PyTorch's own).", rich_help_panel=TIMING,
+                             show_default=False),
+]  # fmt: skip
+MinTimeOpt = Annotated[
+    float, typer.Option("--min-time", help="Seconds of timed runs per measurement.", rich_help_panel=TIMING)
+]
+MaxMemoryOpt = Annotated[
+    str, typer.Option("--max-memory", help="Refuse to time if the tensors would need more than this.",
+                      rich_help_panel=TIMING),
+]  # fmt: skip
+BaselineOpt = Annotated[
+    Path | None, typer.Option("--baseline", help="An earlier --format json report to compare totals with.",
+                              rich_help_panel=CONFIG, show_default=False, dir_okay=False),
+]  # fmt: skip
+MaxIncreaseOpt = Annotated[
+    float | None, typer.Option("--max-increase", help="Fail when a total's params or MACs grew more than PCT "
+                               "percent over --baseline.", rich_help_panel=CONFIG, show_default=False),
+]  # fmt: skip
+MaxPointsOpt = Annotated[int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)]
+
+# fmt: off
+InputShapeOpt = Annotated[str | None, typer.Option("--input-shape", help="N,C,*spatial with 1-3 spatial dims, e.g. "
+                          "1,16,50,129 (default: 1,C,50,129).", rich_help_panel=INPUT, show_default=False)]
+BatchOpt = Annotated[str | None, typer.Option(help="Override N of the input shape; a list (1,8,32) times each batch "
+                     "size.", rich_help_panel=INPUT, show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A YAML config (layers, sweep, budgets); layer flags "
+                      "override a single-layer config's values.", rich_help_panel=CONFIG, show_default=False,
+                      dir_okay=False)]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Draw a sweep's MAC ratio to FILE.png or FILE.svg (needs "
+                    "the plot extra).", rich_help_panel=CONFIG, show_default=False, dir_okay=False)]
+DTypeListOpt = Annotated[str, typer.Option("--dtype", help="Timing dtype, or a list: float32,bfloat16.",
+                                           rich_help_panel=TIMING)]
+ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Also time in channels-last memory format.",
+                                               rich_help_panel=TIMING)]
+CompileOpt = Annotated[bool, typer.Option("--compile", help="Also time torch.compile'd modules (compile time reported "
+                                          "apart).", rich_help_panel=TIMING)]
+BackwardOpt = Annotated[bool, typer.Option("--backward", help="Also time forward + backward, as in training.",
+                                           rich_help_panel=TIMING)]
+RooflineOpt = Annotated[bool, typer.Option("--roofline/--no-roofline", help="Place timings under the machine's "
+                        "measured peaks (measured once per device and dtype, then cached).", rich_help_panel=TIMING)]
+ThreadsListOpt = Annotated[str | None, typer.Option("--threads", help="Intra-op threads, or a list: 1,2 (default: "
+                           "PyTorch's own).", rich_help_panel=TIMING, show_default=False)]
+# fmt: on
