@@ -1,6 +1,6 @@
 """dsconv: exact cost of a convolution layer and of its depthwise-separable counterpart.
 
-The public API (``compare``, ``count``, ``load_config``, ``run_config``) is imported on first
+The public API (``compare``, ``count``, ``load_config``, ``run_config``, ``analyze``) is imported on first
 use, so ``import dsconv_cli`` stays light and never imports torch.
 """
 
@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "compare", "count", "load_config", "run_config"]
+__all__ = ["__version__", "analyze", "compare", "count", "load_config", "run_config"]
 
-_API = {"compare": "api", "count": "api", "load_config": "api", "run_config": "api"}
+_API = {"compare": "api", "count": "api", "load_config": "api", "run_config": "api", "analyze": "model"}
 
 if TYPE_CHECKING:
     from dsconv_cli.api import compare, count, load_config, run_config
+    from dsconv_cli.model import analyze
 
 
 def __getattr__(name: str) -> Any:

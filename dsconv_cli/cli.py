@@ -22,6 +22,7 @@ from dsconv_cli import __version__, render, runner, tables
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, SpecError
 from dsconv_cli.files import check_output_path, write_atomic
 from dsconv_cli.options import (
+    INPUT,
     LAYER,
     BackwardOpt,
     BaselineOpt,
@@ -46,7 +47,7 @@ from dsconv_cli.options import (
     ThreadsOpt,
     VerifyOpt,
 )
-from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
+from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_ints, parse_positive_list, parse_size
 from dsconv_cli.spec import LAYER_FIELDS, Device, DType, OutputFormat
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 a requested check failed, 2 bad input, 3 environment."
@@ -250,6 +251,66 @@ def _expand(patterns: Sequence[str]) -> list[str]:
     return paths
 
 
+# --- analyze ------------------------------------------------------------------------------------
+
+
+@app.command()
+def analyze(
+    target: Annotated[str, typer.Argument(help="MODULE:ATTR or FILE.py:ATTR: an nn.Module, a subclass or a factory.")],
+    input_shape: Annotated[list[str], typer.Option("--input-shape", help="Shape of a forward input, e.g. 1,3,224,224;"
+                           " repeat for several inputs.", rich_help_panel=INPUT, show_default=False)],
+    kwargs: Annotated[str | None, typer.Option("--kwargs", help="JSON or YAML mapping passed to the class or factory.",
+                      show_default=False)] = None,
+    depth: Annotated[int | None, typer.Option("--depth", help="Fold the module tree below this depth (table).",
+                     show_default=False)] = None,
+    convert: Annotated[str | None, typer.Option("--convert", help="Convert candidates and re-count: all, top:N or "
+                       "min-saving:PCT.", show_default=False)] = None,
+    output_format: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
+    verify: VerifyOpt = False,
+    bench: BenchOpt = False,
+    device: DeviceOpt = Device.AUTO,
+    dtype: DTypeOpt = DType.FLOAT32,
+    threads: ThreadsOpt = None,
+    min_time: MinTimeOpt = 0.5,
+    max_memory: MaxMemoryOpt = "2GiB",
+    debug: Annotated[bool, typer.Option("--debug", help="Show the model's own traceback when it fails.")] = False,
+) -> None:  # fmt: skip
+    """Count any PyTorch model layer by layer and say which convs are worth making depthwise-separable.
+
+    Importing TARGET runs its code, as pytest does with test files.
+
+    Example: dsconv analyze torchvision.models:mobilenet_v2 --input-shape 1,3,224,224 --convert top:3
+    """
+    from dsconv_cli import model
+
+    check_output_path(output)
+    shapes = [parse_ints("input_shape", text) for text in input_shape]
+    options = run_options(verify, bench, device, dtype, threads, min_time, max_memory, None, None, 1)
+    timing_device = "cpu"
+    if bench:
+        from dsconv_cli import timing
+
+        timing_device = timing.resolve_device(device)
+    try:
+        result = model.analyze(
+            target, shapes, kwargs=model.parse_kwargs(kwargs), dtype=dtype, convert_rule=convert, verify=verify,
+            max_memory=options.max_memory, bench=bench, timing_device=timing_device, threads=threads,
+            min_time=min_time,
+        )  # fmt: skip
+    except model.TargetError:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        raise
+    _emit(render.render_model(result, output_format, depth), output)
+    if result.failed_checks:
+        what, ours, theirs = result.failed_checks[0]
+        raise CheckFailed(f"cross-check failed: {len(result.failed_checks)} disagreement(s); first: {what}: dsconv "
+                          f"{ours:,} vs {theirs:,}")  # fmt: skip
+
+
 # --- output -------------------------------------------------------------------------------------
 
 
@@ -328,7 +389,7 @@ def schema(output: OutputOpt = None) -> None:
 
 def error_line(message: str) -> None:
     """One ``error: ...`` line on stderr, never wrapped."""
-    stderr_console().print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    stderr_console().print(f"error: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 def usage_message(exc: typer.TyperException) -> str:

@@ -12,7 +12,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from dsconv_cli import report, tables
-from dsconv_cli.results import Comparison, ConfigReport, Peaks
+from dsconv_cli.results import Comparison, ConfigReport, ModelAnalysis, Peaks
 from dsconv_cli.spec import OutputFormat
 
 Rendered = str | list[RenderableType]
@@ -162,3 +162,19 @@ def render_peaks(peaks: Peaks, cached: bool, cache_file: str, fmt: OutputFormat)
     if fmt is OutputFormat.MARKDOWN:
         return report.markdown_table(*table) + "\n"
     return [tables.rich_table(table, title="machine peaks")]
+
+
+def render_model(a: ModelAnalysis, fmt: OutputFormat, depth: int | None) -> Rendered:
+    """A model analysis in ``fmt``: the module tree, the conversion candidates and the summary."""
+    if fmt is OutputFormat.JSON:
+        return report.to_json(a.to_dict())
+    if fmt is OutputFormat.CSV:
+        return report.model_csv(a)
+    if fmt is OutputFormat.MARKDOWN:
+        return report.model_markdown(a, depth)
+    title = f"{a.target} on {', '.join(report.fmt_shape(s) for s in a.input_shapes)} (counted on {a.counted_on})"
+    parts: list[RenderableType] = [tables.rich_table(report.model_table(a, depth), title=title)]
+    if a.candidates:
+        parts.append(tables.rich_table(report.advisor_table(a), title="depthwise-separable conversion candidates"))
+    parts.extend(Text(line) for line in report.model_summary(a))
+    return parts

@@ -15,6 +15,7 @@ from dsconv_cli import __version__, explain
 from dsconv_cli.results import (
     ITEMS,
     BudgetCheck,
+    Candidate,
     Check,
     Comparison,
     ConfigReport,
@@ -23,6 +24,9 @@ from dsconv_cli.results import (
     Latency,
     LayerResult,
     LayerStats,
+    ModelAnalysis,
+    ModelRow,
+    ModelTotals,
     Peaks,
     Roofline,
     StackResult,
@@ -876,4 +880,146 @@ def comparison_markdown(c: Comparison, name: str = "") -> str:
     parts += [f"- {line}" for line in summary_lines(c)]
     if c.checks:
         parts += ["", markdown_table(*checks_table(c.checks))]
+    return "\n".join(parts) + "\n"
+
+
+# --- whole models ---------------------------------------------------------------------------------
+
+
+def _shape_lists(shapes: Sequence[Sequence[int]]) -> list[list[int]]:
+    return [list(s) for s in shapes]
+
+
+def model_totals_dict(t: ModelTotals) -> dict[str, Any]:
+    return {"params": t.params, "macs": t.macs, "flops": 2 * t.macs, "other_ops": t.other_ops,
+            "output_shapes": _shape_lists(t.output_shapes)}  # fmt: skip
+
+
+def model_row_dict(row: ModelRow) -> dict[str, Any]:
+    return {
+        "path": row.path, "type": row.type, "depth": row.depth, "params": row.params, "macs": row.macs,
+        "other_ops": row.other_ops, "calls": row.calls, "share": row.share,
+        "input_shapes": _shape_lists(row.input_shapes), "output_shapes": _shape_lists(row.output_shapes),
+    }  # fmt: skip
+
+
+def candidate_dict(c: Candidate) -> dict[str, Any]:
+    return {
+        "path": c.path, "calls": c.calls, "input_shape": list(c.input_shape), "params": c.params, "macs": c.macs,
+        "separable": {"params": c.separable_params, "macs": c.separable_macs},
+        "params_saved": c.params_saved, "macs_saved": c.macs_saved,
+        "mac_ratio": c.separable_macs / c.macs if c.macs else None, "theoretical_ratio": c.theoretical_ratio,
+        "transposed": c.conv.transposed,
+    }  # fmt: skip
+
+
+def model_dict(a: ModelAnalysis) -> dict[str, Any]:
+    """A model analysis as the documented JSON document."""
+    params, macs = a.if_converted()
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "tool": "dsconv", "version": __version__, "convention": CONVENTION,
+        "target": a.target, "input_shapes": _shape_lists(a.input_shapes), "dtype": a.dtype,
+        "counted_on": a.counted_on, "totals": model_totals_dict(a.totals),
+        "layers": [model_row_dict(r) for r in a.totals.rows],
+        "uncounted": [{"op": o.name, "calls": o.count} for o in a.totals.uncounted],
+        "data_movement": [{"op": o.name, "calls": o.count} for o in a.totals.data_movement],
+        "idle_params": [{"path": o.name, "params": o.count} for o in a.totals.idle_params],
+        "advisor": {
+            "candidates": [candidate_dict(c) for c in a.candidates],
+            "existing_separable": [{"depthwise": dw, "pointwise": pw} for dw, pw in a.existing_separable],
+            "if_converted": {"params": params, "macs": macs},
+        },
+        "notes": list(a.notes),
+    }  # fmt: skip
+    if a.converted is not None:
+        out["converted"] = {"paths": list(a.chosen), "totals": model_totals_dict(a.converted)}
+    if a.checks:
+        out["checks"] = [{"what": w, "dsconv": d, "reference": r, "ok": d == r} for w, d, r in a.checks]
+    if a.latency:
+        out["latency"] = {name: latency_dict(lat) for name, lat in a.latency.items()}
+    return out
+
+
+def model_table(a: ModelAnalysis, depth: int | None) -> MetricTable:
+    """One row per module down to ``depth``, indented by depth; each row sums its children."""
+    headers = ["module", "type", "output", "params", "MACs", "share"]
+    body = []
+    for r in a.totals.rows:
+        if depth is not None and r.depth > depth:
+            continue
+        name = (r.path.rsplit(".", 1)[-1] if r.path else "(model)") + (f" ×{r.calls}" if r.calls > 1 else "")
+        shapes_out = ", ".join(fmt_compact_shape(s) for s in r.output_shapes) or "-"
+        body.append(["  " * r.depth + name, r.type, shapes_out, fmt_int(r.params), fmt_int(r.macs), f"{r.share:.1%}"])
+    return headers, body
+
+
+def advisor_table(a: ModelAnalysis) -> MetricTable:
+    """Candidates ranked by MACs saved."""
+    headers = ["conv", "params", "→ params", "MACs", "→ MACs", "MACs saved", "ratio", "theory"]
+    body = [
+        [c.path, fmt_int(c.params), fmt_int(c.separable_params), fmt_int(c.macs),
+         fmt_int(c.separable_macs), fmt_int(c.macs_saved), f"{c.separable_macs / c.macs:.3f}" if c.macs else "-",
+         f"{c.theoretical_ratio:.3f}"]
+        for c in a.candidates
+    ]  # fmt: skip
+    return headers, body
+
+
+def model_summary(a: ModelAnalysis) -> list[str]:
+    t = a.totals
+    outputs = ", ".join(fmt_shape(s) for s in t.output_shapes)
+    lines = [f"total: {fmt_int(t.params)} params, {fmt_int(t.macs)} MACs ({fmt_si(2 * t.macs)} FLOPs), "
+             f"{fmt_int(t.other_ops)} other ops; output {outputs}"]  # fmt: skip
+    if a.candidates:
+        params, macs = a.if_converted()
+        lines.append(f"if every candidate were converted: {fmt_int(params)} params "
+                     f"({fmt_pct_fewer(params / t.params) if t.params else '-'}), {fmt_int(macs)} MACs "
+                     f"({fmt_pct_fewer(macs / t.macs) if t.macs else '-'})")  # fmt: skip
+    else:
+        lines.append("no conversion candidates: no standard conv with more than one kernel element")
+    if a.existing_separable:
+        pairs = ", ".join(f"{dw} → {pw}" for dw, pw in a.existing_separable[:4])
+        more = f" (+{len(a.existing_separable) - 4} more)" if len(a.existing_separable) > 4 else ""
+        lines.append(f"already separable: {len(a.existing_separable)} depthwise → 1×1 pairs: {pairs}{more}")
+    if a.converted is not None:
+        c = a.converted
+        lines.append(f"converted {len(a.chosen)} conv(s) and re-counted: {fmt_int(c.params)} params, "
+                     f"{fmt_int(c.macs)} MACs, as predicted; output shapes unchanged")  # fmt: skip
+    if a.totals.uncounted:
+        ops = ", ".join(f"{o.name} ×{o.count}" for o in a.totals.uncounted)
+        lines.append(f"not counted (no MAC or elementwise rule): {ops}")
+    if a.totals.idle_params:
+        idle = ", ".join(f"{o.name} ({fmt_int(o.count)})" for o in a.totals.idle_params[:6])
+        lines.append(f"modules holding parameters that did no counted work: {idle}")
+    for name, lat in a.latency.items():
+        lines.append(f"{name}: {fmt_ms(lat.median_ms, lat.iqr_ms)} median on {lat.device}")
+    if set(a.latency) == {"original", "converted"}:
+        speedup = a.latency["original"].median_ms / a.latency["converted"].median_ms
+        predicted = a.totals.macs / a.converted.macs if a.converted and a.converted.macs else float("nan")
+        lines.append(f"converted model: {speedup:.2f}× the speed of the original for {predicted:.2f}× fewer MACs")
+    lines += [f"note: {n}" for n in a.notes]
+    lines += [f"check failed: {w}: dsconv {d:,} vs {r:,}" for w, d, r in a.failed_checks]
+    return lines
+
+
+def model_csv(a: ModelAnalysis) -> str:
+    buffer = io.StringIO()
+    columns = ["path", "type", "depth", "params", "macs", "other_ops", "calls", "share", "input_shapes",
+               "output_shapes"]  # fmt: skip
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in a.totals.rows:
+        d = model_row_dict(row)
+        d["input_shapes"] = " ".join("x".join(map(str, s)) for s in row.input_shapes)
+        d["output_shapes"] = " ".join("x".join(map(str, s)) for s in row.output_shapes)
+        writer.writerow(d)
+    return buffer.getvalue()
+
+
+def model_markdown(a: ModelAnalysis, depth: int | None) -> str:
+    parts = [f"## {a.target} on {', '.join(fmt_shape(s) for s in a.input_shapes)}", "",
+             markdown_table(*model_table(a, depth)), ""]  # fmt: skip
+    if a.candidates:
+        parts += ["### Conversion candidates", "", markdown_table(*advisor_table(a)), ""]
+    parts += [f"- {line}" for line in model_summary(a)]
     return "\n".join(parts) + "\n"

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from dsconv_cli.spec import ConvSpec, LayerKind, Stage, TimingCase
+from dsconv_cli.spec import ConvLayer, ConvSpec, LayerKind, Stage, TimingCase
 
 ITEMS = ("standard", "depthwise", "pointwise", "separable")  # what a comparison times and analyses
 
@@ -355,3 +355,122 @@ class ConfigReport:
         from dsconv_cli.report import config_dict
 
         return config_dict(self)
+
+
+# --- whole models (dsconv analyze) ---------------------------------------------------------------
+
+Shapes = tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OpCount:
+    """An op name (or a module path) and a number: calls, or parameters."""
+
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConvCall:
+    """One call of a conv module in the forward: its layer, shapes and the MACs PyTorch's formula gave it."""
+
+    path: str
+    conv: ConvLayer
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    macs: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """One module: what ran inside it (MACs and other ops summed over its calls and children)."""
+
+    path: str
+    type: str
+    depth: int  # 0 for the model itself
+    input_shapes: Shapes
+    output_shapes: Shapes
+    params: int  # unique parameters of the module and its children
+    macs: int
+    other_ops: int
+    calls: int
+    share: float  # of the model's MACs
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A standard conv and what its depthwise-separable replacement would cost (all its calls)."""
+
+    path: str
+    conv: ConvLayer
+    params: int
+    macs: int
+    separable_params: int
+    separable_macs: int
+    calls: int
+    input_shape: tuple[int, ...]
+    out_channels: int
+    kernel_elements: int
+
+    @property
+    def params_saved(self) -> int:
+        return self.params - self.separable_params
+
+    @property
+    def macs_saved(self) -> int:
+        return self.macs - self.separable_macs
+
+    @property
+    def theoretical_ratio(self) -> float:
+        """MobileNet eq. 5: ``1/C_out + 1/prod(k)``."""
+        return 1 / self.out_channels + 1 / self.kernel_elements
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTotals:
+    """Everything one forward pass of a model counted."""
+
+    params: int
+    macs: int
+    other_ops: int
+    output_shapes: Shapes
+    rows: tuple[ModelRow, ...] = ()
+    uncounted: tuple[OpCount, ...] = ()  # ops that ran and dsconv did not count
+    data_movement: tuple[OpCount, ...] = ()  # views, copies, creation: no arithmetic
+    idle_params: tuple[OpCount, ...] = ()  # modules holding parameters that did no counted work
+    conv_calls: tuple[ConvCall, ...] = ()
+    owners: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAnalysis:
+    """A model counted layer by layer, the conversion advice and, when asked, the converted model re-counted."""
+
+    target: str
+    input_shapes: Shapes
+    dtype: str
+    counted_on: str  # meta, or cpu where the model needs real values
+    totals: ModelTotals
+    candidates: tuple[Candidate, ...]
+    existing_separable: tuple[tuple[str, str], ...]
+    chosen: tuple[str, ...] = ()
+    converted: ModelTotals | None = None
+    notes: tuple[str, ...] = ()
+    checks: tuple[tuple[str, int, int], ...] = ()  # (what, dsconv, reference)
+    latency: dict[str, Latency] = field(default_factory=dict)  # original, converted
+
+    def if_converted(self, paths: tuple[str, ...] | None = None) -> tuple[int, int]:
+        """Predicted (params, MACs) of the model with ``paths`` converted (default: every candidate)."""
+        chosen = [c for c in self.candidates if paths is None or c.path in paths]
+        return (self.totals.params - sum(c.params_saved for c in chosen),
+                self.totals.macs - sum(c.macs_saved for c in chosen))  # fmt: skip
+
+    @property
+    def failed_checks(self) -> list[tuple[str, int, int]]:
+        return [c for c in self.checks if c[1] != c[2]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object ``dsconv analyze --format json`` prints."""
+        from dsconv_cli.report import model_dict
+
+        return model_dict(self)
