@@ -454,10 +454,9 @@ def convert(model: nn.Module, chosen: Sequence[Candidate]) -> nn.Module:
     """A copy of ``model`` with each chosen conv replaced, at every path that holds it, by depthwise → pointwise."""
     converted = copy.deepcopy(model)
     replaced: dict[int, nn.Module] = {}
-    targets = {c.path for c in chosen}
+    targets = {id(_get(converted, c.path)) for c in chosen}  # a shared conv is replaced at every path holding it
     for path, module in list(converted.named_modules(remove_duplicate=False)):
-        first = next((p for p, m in converted.named_modules() if m is module), path)
-        if first not in targets or not path:
+        if not path or id(module) not in targets:
             continue
         if id(module) not in replaced:
             replaced[id(module)] = _separable_module(module)
@@ -545,6 +544,8 @@ def analyze(
 ) -> ModelAnalysis:
     """Count a model layer by layer, advise which convs to make depthwise-separable, and check the conversion."""
     shapes = _shape_list(input_shape)
+    if convert_rule is not None:
+        choose((), convert_rule)  # a malformed rule is refused before any work
     dt = torch_dtype(DType(dtype))
     notes: list[str] = []
     target = model_or_target if isinstance(model_or_target, str) else type(model_or_target).__name__
