@@ -17,3 +17,6 @@ python -m dsconv_cli compare --device cuda --dtype float32,bfloat16 --batch 1,8,
 python -m dsconv_cli compare --device cuda --dtype float32,bfloat16 --batch 1,8,32 --channels-last --min-time 0.2
 python -m dsconv_cli compare -i 64 -o 128 -k 5 --stride 2 --input-shape 8,64,56,56 --device cuda --min-time 0.2
 python -m dsconv_cli compare --device cuda --no-roofline --backward --min-time 0.2
+# a whole model counted on meta, converted, and both timed end to end on the GPU
+python -m dsconv_cli analyze tests/models.py:TinyMobileNetV2 --input-shape 32,3,64,64 --convert all --bench \
+    --device cuda --min-time 0.2 --verify
