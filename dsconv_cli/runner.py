@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsconv_cli import counting, report
-from dsconv_cli.config import DEFAULT_MAX_POINTS
 from dsconv_cli.errors import ConfigError, MemoryLimitError, SpecError, format_value
 from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
 from dsconv_cli.spec import (
@@ -57,7 +56,7 @@ class RunOptions:
     max_memory: int = 2 * 1024**3
     baseline: Path | None = None
     max_increase: float | None = None
-    max_points: int = DEFAULT_MAX_POINTS
+    max_points: int = 10_000  # config.DEFAULT_MAX_POINTS; config (pydantic) loads only when a config is read
     progress: ProgressFactory = field(default=no_progress, repr=False)
     note: Callable[[str], None] = field(default=lambda _: None, repr=False)  # one line for the user, e.g. a cache note
 
