@@ -287,16 +287,10 @@ def analyze(
     check_output_path(output)
     shapes = [parse_ints("input_shape", text) for text in input_shape]
     options = run_options(verify, bench, device, dtype, threads, min_time, max_memory, None, None, 1)
-    timing_device = "cpu"
-    if bench:
-        from dsconv_cli import timing
-
-        timing_device = timing.resolve_device(device)
     try:
         result = model.analyze(
             target, shapes, kwargs=model.parse_kwargs(kwargs), dtype=dtype, convert_rule=convert, verify=verify,
-            max_memory=options.max_memory, bench=bench, timing_device=timing_device, threads=threads,
-            min_time=min_time,
+            max_memory=options.max_memory, bench=bench, device=device, threads=threads, min_time=min_time,
         )  # fmt: skip
     except model.TargetError:
         if debug:

@@ -31,7 +31,7 @@ from dsconv_cli import counting
 from dsconv_cli.builder import torch_dtype
 from dsconv_cli.errors import CheckFailed, DsconvError, MemoryLimitError, SpecError
 from dsconv_cli.results import Candidate, ConvCall, ModelAnalysis, ModelRow, ModelTotals, OpCount
-from dsconv_cli.spec import ConvLayer, DType, PaddingMode
+from dsconv_cli.spec import ConvLayer, Device, DType, PaddingMode
 
 aten = torch.ops.aten
 
@@ -45,8 +45,8 @@ class TargetError(DsconvError):
 # --- loading a target -----------------------------------------------------------------------------
 
 
-def load_target(target: str, kwargs: dict[str, Any] | None = None, device: str = "cpu") -> nn.Module:
-    """``package.module:attr`` or ``path/file.py:attr``: an ``nn.Module`` instance, subclass or factory."""
+def resolve_target(target: str) -> Any:
+    """Import ``package.module:attr`` or ``path/file.py:attr`` (once) and return ``attr``."""
     module_name, sep, attr = target.rpartition(":")
     if not sep or not module_name or not attr:
         raise TargetError(f"{target}: expected MODULE:ATTR or FILE.py:ATTR, e.g. torchvision.models:mobilenet_v2")
@@ -58,11 +58,12 @@ def load_target(target: str, kwargs: dict[str, Any] | None = None, device: str =
             spec = importlib.util.spec_from_file_location(f"dsconv_target_{path.stem}", path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
-            sys.path.insert(0, str(path.resolve().parent))  # the file's own imports of its neighbours
+            folder = str(path.resolve().parent)
+            sys.path.insert(0, folder)  # the file's own imports of its neighbours
             try:
                 spec.loader.exec_module(module)
             finally:
-                sys.path.remove(str(path.resolve().parent))
+                sys.path.remove(folder)
         else:
             module = importlib.import_module(module_name)
     except TargetError:
@@ -75,20 +76,35 @@ def load_target(target: str, kwargs: dict[str, Any] | None = None, device: str =
         public = sorted(n for n in vars(module) if not n.startswith("_"))[:8]
         raise TargetError(f"{target}: {module_name} has no attribute {attr!r} (it has {', '.join(public)}, ...)")
     found = getattr(module, attr)
+    if not isinstance(found, nn.Module) and not callable(found):
+        raise TargetError(f"{target}: {attr} is a {type(found).__name__}, not an nn.Module, a subclass or a factory")
+    return found
+
+
+class BuildError(TargetError):
+    """The class or factory of a target raised while building the model."""
+
+
+def build_target(found: Any, target: str, kwargs: dict[str, Any] | None, device: str) -> nn.Module:
+    """The model ``found`` names: the instance itself, or the class or factory called under ``device``."""
     if isinstance(found, nn.Module):
         if kwargs:
             raise TargetError(f"{target}: is a module instance; --kwargs applies to a class or factory only")
         return found
-    if not callable(found):
-        raise TargetError(f"{target}: {attr} is a {type(found).__name__}, not an nn.Module, a subclass or a factory")
+    attr = target.rpartition(":")[2]
     try:
         with torch.device(device):
             built = found(**(kwargs or {}))
     except Exception as exc:
-        raise TargetError(f"{target}: {attr}(**{kwargs or {}}) raised {type(exc).__name__}: {exc}") from exc
+        raise BuildError(f"{target}: {attr}(**{kwargs or {}}) raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(built, nn.Module):
         raise TargetError(f"{target}: {attr}(...) returned a {type(built).__name__}, not an nn.Module")
     return built
+
+
+def load_target(target: str, kwargs: dict[str, Any] | None = None, device: str = "cpu") -> nn.Module:
+    """``package.module:attr`` or ``path/file.py:attr``: an ``nn.Module`` instance, subclass or factory."""
+    return build_target(resolve_target(target), target, kwargs, device)
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:
@@ -249,6 +265,7 @@ class _Counter(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.stack: list[str] = []
+        self.entry_macs: list[int] = []  # each open module's MACs when it was entered
         self.tally: dict[str, _Tally] = defaultdict(_Tally)
         self.uncounted: Counter[str] = Counter()
         self.moved: Counter[str] = Counter()
@@ -298,15 +315,16 @@ def _hooks(model: nn.Module, counter: _Counter, conv_calls: list[ConvCall]) -> I
         tally.calls += 1
         if tally.calls == 1:
             tally.inputs = _shapes(args)
-        tally.macs_at_entry = tally.macs  # type: ignore[attr-defined]
+        counter.entry_macs.append(tally.macs)
 
     def post(module: nn.Module, args: Any, output: Any) -> None:
         path = counter.stack.pop()
         tally = counter.tally[path]
+        entered = counter.entry_macs.pop()
         if tally.calls == 1:
             tally.outputs = _shapes(output)
         if isinstance(module, nn.modules.conv._ConvNd):
-            done = tally.macs - tally.macs_at_entry  # type: ignore[attr-defined]
+            done = tally.macs - entered
             conv_calls.append(ConvCall(path, conv_layer(module), _shapes(args)[0], _shapes(output)[0], done))
 
     for module in model.modules():
@@ -349,9 +367,7 @@ def _forward(model: nn.Module, shapes: Sequence[Sequence[int]], device: str, dty
     with _hooks(model, counter, conv_calls), torch.no_grad():
         try:
             with counter:
-                counter.stack.append("")
-                y = model(*xs)
-                counter.stack.pop()
+                y = model(*xs)  # the root's own hooks push it as path ""
         except DsconvError:
             raise
         except Exception as exc:
@@ -363,9 +379,6 @@ def _forward(model: nn.Module, shapes: Sequence[Sequence[int]], device: str, dty
                 f"the forward failed in {name} ({type(_get(model, where)).__name__}) on inputs {inputs}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-    counter.tally[""].calls = 1
-    counter.tally[""].inputs = tuple(tuple(s) for s in shapes)
-    counter.tally[""].outputs = _shapes(y)
     return _Run(counter, conv_calls, _shapes(y))
 
 
@@ -401,8 +414,9 @@ def _pair_cost(conv: ConvLayer, input_shape: tuple[int, ...]) -> tuple[int, int]
     return counting.conv_params(depthwise) + counting.conv_params(pointwise), macs
 
 
-def advise(calls: Sequence[ConvCall], owners: dict[str, int]) -> tuple[list[Candidate], list[tuple[str, str]]]:
+def advise(calls: Sequence[ConvCall], rows: Sequence[ModelRow]) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """Candidates ranked by MACs saved, and existing depthwise → 1x1 pairs (in call order)."""
+    owned = {row.path: row.params for row in rows}  # the module's real parameters, parametrizations included
     by_path: dict[str, list[ConvCall]] = defaultdict(list)
     for call in calls:
         by_path[call.path].append(call)
@@ -415,8 +429,7 @@ def advise(calls: Sequence[ConvCall], owners: dict[str, int]) -> tuple[list[Cand
         macs = sum(counting.conv_macs(conv, c.input_shape, c.output_shape) for c in path_calls)
         sep_macs = sum(_pair_cost(conv, c.input_shape)[1] for c in path_calls)
         candidates.append(Candidate(
-            path, conv, owners.get(path, counting.conv_params(conv)), macs, sep_params, sep_macs, len(path_calls),
-            path_calls[0].input_shape, conv.out_channels, math.prod(conv.kernel_size),
+            path, conv, owned[path], macs, sep_params, sep_macs, len(path_calls), path_calls[0].input_shape,
         ))  # fmt: skip
     candidates.sort(key=lambda c: (-c.macs_saved, c.path))
     pairs = []
@@ -494,13 +507,11 @@ def count_model(model: nn.Module, shapes: Sequence[Sequence[int]], device: str, 
     tally = run.counter.tally
     total_macs = tally[""].macs
     rows = []
-    owners: dict[str, int] = {}
     for path, module in model.named_modules():
         t = tally.get(path, _Tally())
-        params = _unique_params(module)
-        owners[path] = params
         rows.append(ModelRow(
-            path, type(module).__name__, path.count(".") + 1 if path else 0, t.inputs, t.outputs, params, t.macs,
+            path, type(module).__name__, path.count(".") + 1 if path else 0, t.inputs, t.outputs,
+            _unique_params(module), t.macs,
             t.other, t.calls, t.macs / total_macs if total_macs else 0.0,
         ))  # fmt: skip
     idle = []
@@ -513,16 +524,17 @@ def count_model(model: nn.Module, shapes: Sequence[Sequence[int]], device: str, 
         params=_unique_params(model), macs=total_macs, other_ops=tally[""].other, output_shapes=run.outputs,
         rows=tuple(rows), uncounted=tuple(OpCount(op, n) for op, n in sorted(run.counter.uncounted.items())),
         data_movement=tuple(OpCount(op, n) for op, n in sorted(run.counter.moved.items())),
-        idle_params=tuple(idle), conv_calls=tuple(run.conv_calls), owners=owners,
+        idle_params=tuple(idle), conv_calls=tuple(run.conv_calls),
     )  # fmt: skip
 
 
-def _place(model: nn.Module, device: str, notes: list[str]) -> tuple[nn.Module, str]:
-    """The model on the meta device where it can go there; else where its weights are."""
-    if device != "meta":
-        return model.to(device), device
+def _place(model: nn.Module, notes: list[str]) -> tuple[nn.Module, str]:
+    """A copy of the model on the meta device where it can go there; a CUDA model stays where it is."""
+    device = _weights_device(model)
+    if device != "cpu":  # built on meta already, or a CUDA model
+        return model, device
     try:
-        return copy.deepcopy(model).to("meta"), "meta"
+        return copy.deepcopy(model).to("meta"), "meta"  # a copy: the caller's model keeps its weights
     except Exception as exc:  # a module that cannot live on meta
         notes.append(f"counted on the CPU: the model does not move to the meta device ({type(exc).__name__})")
         return model, "cpu"
@@ -538,7 +550,7 @@ def analyze(
     verify: bool = False,
     max_memory: int = 2 * 1024**3,
     bench: bool = False,
-    timing_device: str = "cpu",
+    device: Device | str = Device.AUTO,
     threads: int | None = None,
     min_time: float = 0.5,
 ) -> ModelAnalysis:
@@ -546,38 +558,37 @@ def analyze(
     shapes = _shape_list(input_shape)
     if convert_rule is not None:
         choose((), convert_rule)  # a malformed rule is refused before any work
+    if bench:
+        from dsconv_cli import timing
+
+        device = timing.resolve_device(Device(device))  # CUDA asked for and missing: refused before any work
     dt = torch_dtype(DType(dtype))
     notes: list[str] = []
-    target = model_or_target if isinstance(model_or_target, str) else type(model_or_target).__name__
-    model = _build(model_or_target, kwargs, notes)
-    model.eval()
-    counted_on = _weights_device(model)
-    model, counted_on = _place(model, "meta" if counted_on in ("meta", "cpu") else counted_on, notes)
+    if isinstance(model_or_target, str):
+        target = model_or_target
+        found = resolve_target(target)  # the user's code is imported once; later builds reuse what it gave
+    else:
+        target, found = type(model_or_target).__name__, model_or_target
+    model, counted_on = _place(_build_for_counting(found, target, kwargs, notes).eval(), notes)
     try:
         totals = count_model(model, shapes, counted_on, dt)
     except TargetError:
         if counted_on != "meta":
             raise
-        model, counted_on = _materialize(model_or_target, kwargs, shapes, dt, max_memory, notes)
+        model, counted_on = _materialize(found, target, kwargs, model, shapes, dt, max_memory, notes)
         totals = count_model(model, shapes, counted_on, dt)
-    candidates, pairs = advise(totals.conv_calls, totals.owners)
-    checks = _conv_checks(totals) if verify else ()
-    if verify:
-        checks += _total_check(model, shapes, counted_on, dt, totals)
+    candidates, pairs = advise(totals.conv_calls, totals.rows)
+    checks = _conv_checks(totals) + _total_check(model, shapes, counted_on, dt, totals) if verify else ()
     result = ModelAnalysis(target, tuple(tuple(s) for s in shapes), DType(dtype).value, counted_on, totals,
                            tuple(candidates), tuple(pairs), notes=tuple(notes), checks=checks)  # fmt: skip
+    chosen: list[Candidate] = []
     if convert_rule is not None:
         chosen = choose(candidates, convert_rule)
-        converted_model = convert(model, chosen)
-        converted = count_model(converted_model, shapes, counted_on, dt)
+        converted = count_model(convert(model, chosen), shapes, counted_on, dt)
         result = replace(result, chosen=tuple(c.path for c in chosen), converted=converted)
         _check_conversion(result)
-        if bench:
-            result = _bench(result, model_or_target, kwargs, chosen, shapes, dtype, timing_device, threads, min_time,
-                            max_memory)  # fmt: skip
-    elif bench:
-        result = _bench(result, model_or_target, kwargs, [], shapes, dtype, timing_device, threads, min_time,
-                        max_memory)  # fmt: skip
+    if bench:
+        result = _bench(result, found, target, kwargs, chosen, DType(dtype), str(device), threads, min_time, max_memory)
     return result
 
 
@@ -592,16 +603,13 @@ def _shape_list(input_shape: Sequence[int] | Sequence[Sequence[int]]) -> list[tu
     return shapes  # type: ignore[return-value]
 
 
-def _build(model_or_target: nn.Module | str, kwargs: dict[str, Any] | None, notes: list[str]) -> nn.Module:
-    if isinstance(model_or_target, nn.Module):
-        return model_or_target
+def _build_for_counting(found: Any, target: str, kwargs: dict[str, Any] | None, notes: list[str]) -> nn.Module:
+    """Built under the meta device (no weight memory); on the CPU where the constructor needs real tensors."""
     try:
-        return load_target(model_or_target, kwargs, device="meta")
-    except TargetError as exc:
-        if "raised" not in str(exc) or "importing" in str(exc):
-            raise
+        return build_target(found, target, kwargs, "meta")
+    except BuildError:
         notes.append("built on the CPU: the model's constructor does not run on the meta device")
-        return load_target(model_or_target, kwargs, device="cpu")
+        return build_target(found, target, kwargs, "cpu")
 
 
 def _weights_device(model: nn.Module) -> str:
@@ -610,39 +618,42 @@ def _weights_device(model: nn.Module) -> str:
 
 
 def _materialize(
-    model_or_target: nn.Module | str, kwargs: dict[str, Any] | None, shapes: Sequence[Sequence[int]],
+    found: Any, target: str, kwargs: dict[str, Any] | None, counted: nn.Module, shapes: Sequence[Sequence[int]],
     dt: torch.dtype, max_memory: int, notes: list[str],
 ) -> tuple[nn.Module, str]:  # fmt: skip
     """The model with real weights on the CPU, for forwards that need values (bounded by ``max_memory``)."""
-    model = model_or_target if isinstance(model_or_target, nn.Module) else load_target(model_or_target, kwargs, "meta")
-    needed = (sum(p.numel() for p in model.parameters()) + sum(math.prod(s) for s in shapes)) * dt.itemsize
+    needed = (_unique_params(counted) + sum(math.prod(s) for s in shapes)) * dt.itemsize
     if needed > max_memory:
         raise MemoryLimitError(
             f"--max-memory {max_memory:,} B: the forward needs real values on the CPU, and the weights and inputs "
             f"alone take {needed:,} B; raise --max-memory or shrink --input-shape"
         )
-    if not isinstance(model_or_target, nn.Module):
-        model = load_target(model_or_target, kwargs, "cpu")
     notes.append("counted on the CPU: the forward needs real values (it does not run on the meta device)")
-    return model.to(dtype=dt).eval(), "cpu"
+    return build_target(found, target, kwargs, "cpu").to(dtype=dt).eval(), "cpu"
 
 
 def _conv_checks(totals: ModelTotals) -> tuple[tuple[str, int, int], ...]:
-    """Each conv call: dsconv's analytic MACs against FlopCounterMode's formula on the same call."""
-    return tuple(
+    """Each conv: dsconv's analytic params against the module's own, and per call its analytic MACs against
+    FlopCounterMode's formula on the same call."""
+    owned = {row.path: row.params for row in totals.rows}
+    params = {
+        call.path: (f"{call.path} params", counting.conv_params(call.conv), owned[call.path])
+        for call in totals.conv_calls
+    }
+    macs = tuple(
         (f"{call.path} MACs", counting.conv_macs(call.conv, call.input_shape, call.output_shape), call.macs)
         for call in totals.conv_calls
     )
+    return tuple(params.values()) + macs
 
 
 def _total_check(
     model: nn.Module, shapes: Sequence[Sequence[int]], device: str, dt: torch.dtype, totals: ModelTotals
 ) -> tuple[tuple[str, int, int], ...]:
+    """The whole forward again under PyTorch's own FlopCounterMode."""
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(*_inputs(shapes, device, dt))
-    params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    return (("total MACs (FlopCounterMode / 2)", totals.macs, counter.get_total_flops() // 2),
-            ("total params (unique nn.Parameter numel)", totals.params, params))  # fmt: skip
+    return (("total MACs (FlopCounterMode / 2)", totals.macs, counter.get_total_flops() // 2),)
 
 
 def _check_conversion(result: ModelAnalysis) -> None:
@@ -660,22 +671,21 @@ def _check_conversion(result: ModelAnalysis) -> None:
 
 
 def _bench(
-    result: ModelAnalysis, model_or_target: nn.Module | str, kwargs: dict[str, Any] | None,
-    chosen: Sequence[Candidate], shapes: Sequence[Sequence[int]], dtype: DType | str, device: str,
-    threads: int | None, min_time: float, max_memory: int,
+    result: ModelAnalysis, found: Any, target: str, kwargs: dict[str, Any] | None, chosen: Sequence[Candidate],
+    dtype: DType, device: str, threads: int | None, min_time: float, max_memory: int,
 ) -> ModelAnalysis:  # fmt: skip
     """End-to-end latency of the original and (with ``--convert``) the converted model, same timing core."""
     from dsconv_cli import timing
 
-    if len(shapes) != 1:
+    if len(result.input_shapes) != 1:
         raise SpecError("bench", True, "times models with one input; this one takes several --input-shape")
-    dt = DType(dtype)
-    needed = (result.totals.params * 2 + sum(math.prod(s) for s in shapes)) * dt.itemsize
+    (shape,) = result.input_shapes
+    needed = (result.totals.params * 2 + math.prod(shape)) * dtype.itemsize
     if needed > max_memory:
         raise MemoryLimitError(f"--max-memory {max_memory:,} B: timing this model needs about {needed:,} B")
-    model = model_or_target if isinstance(model_or_target, nn.Module) else load_target(model_or_target, kwargs, "cpu")
-    settings = timing.TimingSettings(device, dt, threads or timing.default_threads(), min_time)
-    latency = {"original": timing.time_module(copy.deepcopy(model), shapes[0], settings).latency}
+    model = build_target(found, target, kwargs, "cpu")
+    settings = timing.TimingSettings(device, dtype, threads or timing.default_threads(), min_time)
+    latency = {"original": timing.time_module(copy.deepcopy(model), shape, settings).latency}
     if chosen:
-        latency["converted"] = timing.time_module(convert(model, chosen), shapes[0], settings).latency
+        latency["converted"] = timing.time_module(convert(model, chosen), shape, settings).latency
     return replace(result, latency=latency)

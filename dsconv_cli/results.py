@@ -409,8 +409,6 @@ class Candidate:
     separable_macs: int
     calls: int
     input_shape: tuple[int, ...]
-    out_channels: int
-    kernel_elements: int
 
     @property
     def params_saved(self) -> int:
@@ -423,7 +421,7 @@ class Candidate:
     @property
     def theoretical_ratio(self) -> float:
         """MobileNet eq. 5: ``1/C_out + 1/prod(k)``."""
-        return 1 / self.out_channels + 1 / self.kernel_elements
+        return 1 / self.conv.out_channels + 1 / math.prod(self.conv.kernel_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,7 +437,6 @@ class ModelTotals:
     data_movement: tuple[OpCount, ...] = ()  # views, copies, creation: no arithmetic
     idle_params: tuple[OpCount, ...] = ()  # modules holding parameters that did no counted work
     conv_calls: tuple[ConvCall, ...] = ()
-    owners: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

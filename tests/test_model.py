@@ -226,3 +226,17 @@ def test_model_without_parameters_on_meta_and_bench_on_cpu() -> None:
     assert result.totals.params == 0 and result.totals.macs == 0 and result.totals.other_ops == 12
     assert result.latency["original"].median_ms > 0
     assert "converted" not in result.latency
+
+
+def test_the_target_is_imported_once_however_often_it_is_built(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "imports.log"
+    target = tmp_path / "net.py"
+    target.write_text(
+        f"from torch import nn\nwith open({str(log)!r}, 'a') as f:\n    f.write('imported\\n')\n"
+        "def make():\n    return nn.Sequential(nn.Conv2d(2, 4, 3), nn.Tanh())\n",
+        encoding="utf-8",
+    )
+    # counted on meta, converted, then built again on the CPU to be timed
+    result = analyze(f"{target}:make", (1, 2, 6, 6), convert_rule="all", bench=True, min_time=0.01)
+    assert set(result.latency) == {"original", "converted"}
+    assert log.read_text(encoding="utf-8").splitlines() == ["imported"]
