@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsconv_cli import runner
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
-from dsconv_cli.spec import Activation, Device, DType, Norm, Placement
+from dsconv_cli.spec import DEFAULT_MAX_POINTS, Activation, Device, DType, Norm, Placement
 
 if TYPE_CHECKING:
     from dsconv_cli.config import Config
@@ -136,7 +136,7 @@ def run_config(
     max_memory: int | str = "2GiB",
     baseline: str | Path | None = None,
     max_increase: float | None = None,
-    max_points: int = 10_000,
+    max_points: int = DEFAULT_MAX_POINTS,
 ) -> ConfigReport:
     """Count (time, cross-check) a config and hold its budgets and baseline, as ``dsconv report`` does for one file."""
     options = runner.RunOptions(

@@ -48,7 +48,7 @@ from dsconv_cli.options import (
     VerifyOpt,
 )
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_ints, parse_positive_list, parse_size
-from dsconv_cli.spec import LAYER_FIELDS, Device, DType, OutputFormat
+from dsconv_cli.spec import DEFAULT_MAX_POINTS, LAYER_FIELDS, Device, DType, OutputFormat
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 a requested check failed, 2 bad input, 3 environment."
 
@@ -122,7 +122,7 @@ def compare(
     max_memory: MaxMemoryOpt = "2GiB",
     baseline: BaselineOpt = None,
     max_increase: MaxIncreaseOpt = None,
-    max_points: MaxPointsOpt = 10_000,
+    max_points: MaxPointsOpt = DEFAULT_MAX_POINTS,
     **layer_flags: Any,
 ) -> None:
     """Count and time a conv layer against its depthwise-separable pair.
@@ -217,7 +217,7 @@ def report_command(
     max_memory: MaxMemoryOpt = "2GiB",
     baseline: BaselineOpt = None,
     max_increase: MaxIncreaseOpt = None,
-    max_points: MaxPointsOpt = 10_000,
+    max_points: MaxPointsOpt = DEFAULT_MAX_POINTS,
 ) -> None:
     """Run many config files for CI: each one's tables and budgets, then one summary.
 

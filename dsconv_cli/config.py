@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from dsconv_cli.errors import ConfigError, SpecError
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
+    DEFAULT_MAX_POINTS,
     Activation,
     Budgets,
     LayerDecl,
@@ -29,9 +30,6 @@ from dsconv_cli.spec import (
     default_input_shape,
     validate_input_shape,
 )
-
-DEFAULT_MAX_POINTS = 10_000
-
 
 # --- the file format ----------------------------------------------------------------------------
 

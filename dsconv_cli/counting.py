@@ -336,7 +336,7 @@ def analyse(c: Comparison, row: TimingRow | None = None) -> dict[str, ItemAnalys
     """
     batch = row.case.batch if row else c.input_shape[0]
     dt = row.case.dtype if row else DType.FLOAT32
-    counted = c if batch == c.input_shape[0] or not c.standard.stages else compare(c.spec, (batch, *c.input_shape[1:]))
+    counted = c if batch == c.input_shape[0] else compare(c.spec, (batch, *c.input_shape[1:]))
     depthwise, pointwise = counted.separable.stages
     stats: dict[str, LayerStats | VariantStats] = {
         "standard": counted.standard,

@@ -11,10 +11,11 @@ from dataclasses import replace
 from typing import Any
 
 from dsconv_cli import budgets, counting
-from dsconv_cli.config import DEFAULT_MAX_POINTS, Config, override
+from dsconv_cli.config import Config, override
 from dsconv_cli.errors import ConfigError, LayerError
 from dsconv_cli.report import point_label
 from dsconv_cli.results import BudgetCheck, ConfigReport, Delta, StackResult
+from dsconv_cli.spec import DEFAULT_MAX_POINTS
 
 StackStep = Callable[[StackResult], StackResult]
 CrossCheck = Callable[[StackResult], list[str]]

@@ -19,6 +19,7 @@ from dsconv_cli.errors import ConfigError, MemoryLimitError, SpecError, format_v
 from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
+    DEFAULT_MAX_POINTS,
     DEFAULT_OUT_CHANNELS,
     LAYER_FIELDS,
     Device,
@@ -56,7 +57,7 @@ class RunOptions:
     max_memory: int = 2 * 1024**3
     baseline: Path | None = None
     max_increase: float | None = None
-    max_points: int = 10_000  # config.DEFAULT_MAX_POINTS; config (pydantic) loads only when a config is read
+    max_points: int = DEFAULT_MAX_POINTS
     progress: ProgressFactory = field(default=no_progress, repr=False)
     note: Callable[[str], None] = field(default=lambda _: None, repr=False)  # one line for the user, e.g. a cache note
 

@@ -137,6 +137,7 @@ DEFAULT_SPATIAL: dict[int, tuple[int, ...]] = {1: (1000,), 2: (50, 129), 3: (16,
 DEFAULT_IN_CHANNELS = 16
 DEFAULT_OUT_CHANNELS = 32
 DEFAULT_KERNEL = 3
+DEFAULT_MAX_POINTS = 10_000  # largest sweep grid expanded unless --max-points raises it
 
 
 @dataclass(frozen=True, slots=True)
