@@ -171,11 +171,18 @@ def run_options(
     """Checked run options, with a progress bar and notes on stderr."""
     options = runner.RunOptions(
         verify, bench, device, dtype, threads, min_time, parse_size("max_memory", max_memory), baseline, max_increase,
-        max_points, progress=lambda total: render.progress_bar(stderr_console(), total),
-        note=lambda line: stderr_console().print(line, markup=False),
+        max_points, **_on_stderr(),
     )  # fmt: skip
     options.check()
     return options
+
+
+def _on_stderr() -> dict[str, Any]:
+    """The runner's callbacks for a terminal: a progress bar and note lines on stderr."""
+    return {
+        "progress": lambda total: render.progress_bar(stderr_console(), total),
+        "note": lambda line: stderr_console().print(line, markup=False),
+    }
 
 
 def _compare_config(
@@ -352,14 +359,9 @@ def peaks(
     resolved = timing.resolve_device(device)
     n_threads = threads if threads is not None else timing.default_threads()
     key = timing.peaks_key(resolved, dtype, n_threads)
-    was_cached = not refresh and cache.load_peaks(key) is not None
-    result = runner.peaks(
-        resolved,
-        dtype,
-        n_threads,
-        refresh=refresh,
-        options=run_options(False, False, device, dtype, threads, 0.5, "2GiB", None, None, 1),
-    )
+    cached = None if refresh else cache.load_peaks(key)
+    result = cached or runner.peaks(resolved, dtype, n_threads, refresh=True, options=runner.RunOptions(**_on_stderr()))
+    was_cached = cached is not None
     _emit(render.render_peaks(result, was_cached, str(cache.cache_file()), output_format), None)
 
 
