@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsconv_cli import runner
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
-from dsconv_cli.spec import DEFAULT_MAX_POINTS, Activation, Device, DType, Norm, Placement
+from dsconv_cli.spec import DEFAULT_MAX_POINTS, SPATIAL_FIELDS, Activation, Device, DType, Norm, Placement
 
 if TYPE_CHECKING:
     from dsconv_cli.config import Config
@@ -37,8 +37,7 @@ def _text(value: IntOrSeq | None) -> str | None:
 
 
 def _layer(**values: Any) -> dict[str, Any]:
-    text_fields = ("kernel_size", "stride", "dilation", "output_padding", "padding")
-    return runner.parse_layer_text({k: _text(v) if k in text_fields else v for k, v in values.items()})
+    return runner.parse_layer_text({k: _text(v) if k in SPATIAL_FIELDS else v for k, v in values.items()})
 
 
 def compare(

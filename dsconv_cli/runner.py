@@ -22,6 +22,7 @@ from dsconv_cli.spec import (
     DEFAULT_MAX_POINTS,
     DEFAULT_OUT_CHANNELS,
     LAYER_FIELDS,
+    SPATIAL_FIELDS,
     Device,
     DType,
     Norm,
@@ -116,9 +117,7 @@ def comparison_from_layer(layer: dict[str, Any], shape: tuple[int, ...] | None, 
     options = dict(layer)
     in_channels = options.pop("in_channels", None)
     options.setdefault("out_channels", DEFAULT_OUT_CHANNELS)
-    rank = infer_rank(
-        shape, *(options.get(k) for k in ("kernel_size", "stride", "dilation", "output_padding", "padding"))
-    )
+    rank = infer_rank(shape, *(options.get(k) for k in SPATIAL_FIELDS))
     channels = in_channels if in_channels is not None else (shape[1] if shape else DEFAULT_IN_CHANNELS)
     spec = resolve_spec(rank=rank, in_channels=channels, **options)
     notes: list[str] = []

@@ -132,6 +132,9 @@ LAYER_FIELDS: tuple[LayerField, ...] = (
 )
 
 
+# The fields given per spatial dim (or as text such as 'same'): they also tell the rank when no input shape does.
+SPATIAL_FIELDS = tuple(f.name for f in LAYER_FIELDS if f.text)
+
 # Spatial size used when the user gives channels but no --input-shape, by rank.
 DEFAULT_SPATIAL: dict[int, tuple[int, ...]] = {1: (1000,), 2: (50, 129), 3: (16, 32, 32)}
 DEFAULT_IN_CHANNELS = 16
