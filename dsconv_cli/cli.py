@@ -292,6 +292,8 @@ def analyze(
     from dsconv_cli import model
 
     check_output_path(output)
+    if depth is not None and depth < 0:
+        raise SpecError("depth", depth, "must be 0 (the model alone) or more")
     shapes = [parse_ints("input_shape", text) for text in input_shape]
     options = run_options(verify, bench, device, dtype, threads, min_time, max_memory, None, None, 1)
     try:

@@ -201,6 +201,7 @@ def test_cli_csv_rows_and_table() -> None:
         ("tests/models.py:FailsInForward", [], "error: the forward failed in body.1 (Linear) on inputs (1, 8, 7, 7):"),
         ("no_colon", [], "error: no_colon: expected MODULE:ATTR or FILE.py:ATTR"),
         ("tests/models.py:TinyUNet", ["--convert", "best"], "error: --convert best: expected all, top:N"),
+        ("tests/models.py:TinyUNet", ["--depth", "-1"], "error: --depth -1: must be 0 (the model alone) or more"),
     ],
 )  # fmt: skip
 def test_bad_targets_are_one_line_exit_2(target: str, extra: list[str], message: str) -> None:
