@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from dsconv_cli.results import LayerResult, StackResult
-from dsconv_cli.spec import Activation, ConvLayer, DType, LayerKind, Norm, Stage
+from dsconv_cli import kinds
+from dsconv_cli.results import StackResult
+from dsconv_cli.spec import Activation, ConvLayer, DType, Norm, Stage
 
 _CONV: dict[tuple[bool, int], type[nn.Module]] = {
     (False, 1): nn.Conv1d,
@@ -74,23 +74,20 @@ def build_variant(stages: Sequence[Stage], device: str | torch.device = "cpu") -
     return nn.Sequential(OrderedDict((stage.name, build_stage(stage, device)) for stage in stages))
 
 
-def build_layer(layer: LayerResult, column: str, device: str | torch.device = "cpu") -> nn.Module:
-    """One stack layer as it stands in ``column``."""
-    if layer.kind is LayerKind.LINEAR:
-        in_features = math.prod(layer.input_shape[1:])
-        linear = nn.Linear(in_features, layer.output_shape[1], bias=bool(layer.options.get("bias", False)),
-                           device=device)  # fmt: skip
-        return nn.Sequential(nn.Flatten(1), linear)
-    if layer.kind is LayerKind.GLOBAL_AVG_POOL:
-        return _POOL[len(layer.input_shape) - 2](1)
-    return build_variant(layer.stages(column), device)
+def build_linear(in_features: int, out_features: int, bias: bool, device: str | torch.device = "cpu") -> nn.Module:
+    """Flatten, then ``nn.Linear``, as ``counting.linear_stats`` counts it."""
+    return nn.Sequential(nn.Flatten(1), nn.Linear(in_features, out_features, bias=bias, device=device))
+
+
+def build_global_avg_pool(rank: int) -> nn.Module:
+    return _POOL[rank](1)
 
 
 def build_stack(stack: StackResult, column: str, device: str | torch.device = "cpu") -> nn.Sequential:
     """A whole column of a stack as one module."""
     return nn.Sequential(
         OrderedDict(
-            (f"{i}_{layer.name.replace('.', '_')}", build_layer(layer, column, device))
+            (f"{i}_{layer.name.replace('.', '_')}", kinds.build_layer(layer, column, device))
             for i, layer in enumerate(stack.layers)
         )
     )

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from dsconv_cli.errors import ConfigError, SpecError
+from dsconv_cli.kinds import ALL_FIELDS, KINDS
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
     DEFAULT_MAX_POINTS,
@@ -144,16 +145,6 @@ def json_schema() -> dict[str, Any]:
 
 # --- plain results ------------------------------------------------------------------------------
 
-CONV_FIELDS = frozenset(LayerFields.model_fields) - {"out_features"}
-LINEAR_FIELDS = frozenset({"out_features", "bias"})
-POOL_FIELDS: frozenset[str] = frozenset()
-
-
-def fields_for(kind: LayerKind) -> frozenset[str]:
-    if kind.is_conv:
-        return CONV_FIELDS
-    return LINEAR_FIELDS if kind is LayerKind.LINEAR else POOL_FIELDS
-
 
 @dataclass(frozen=True)
 class Config:
@@ -188,7 +179,7 @@ class Config:
 
 def override(decl: LayerDecl, values: dict[str, Any]) -> LayerDecl:
     """``decl`` with the values that apply to its kind replaced."""
-    applicable = {k: v for k, v in values.items() if k in fields_for(decl.kind)}
+    applicable = {k: v for k, v in values.items() if k in KINDS[decl.kind].fields}
     return replace(decl, options={**decl.options, **applicable}) if applicable else decl
 
 
@@ -254,7 +245,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
     for index, layer in enumerate(model.layers):
         path = f"layers[{index}]"
         given = layer.model_dump(exclude_none=True, exclude={"name", "kind", "repeat"})
-        allowed = fields_for(layer.kind)
+        allowed = KINDS[layer.kind].fields
         for key in sorted(set(given) - allowed):
             valid = ", ".join(sorted(allowed)) or "none"
             problems.append(
@@ -263,10 +254,9 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
         # in_channels is inferred from the previous layer; a default for it only fits the first
         inherited = {k: v for k, v in defaults.items() if k in allowed and (k != "in_channels" or index == 0)}
         options = inherited | given
-        if layer.kind.is_conv and "out_channels" not in options:
-            problems.append(f"{at(path)}: {path}.out_channels: required for {layer.kind.value} layers")
-        if layer.kind is LayerKind.LINEAR and "out_features" not in options:
-            problems.append(f"{at(path)}: {path}.out_features: required for linear layers")
+        for key in KINDS[layer.kind].required:
+            if key not in options:
+                problems.append(f"{at(path)}: {path}.{key}: required for {layer.kind.value} layers")
         base = layer.name or f"{layer.kind.value}{index}"
         for copy in range(layer.repeat):
             name = base if layer.repeat == 1 else f"{base}.{copy + 1}"
@@ -299,7 +289,7 @@ def _input_shape(model: ConfigModel, decls: Sequence[LayerDecl], at: Any, proble
 
 
 def _sweep(sweep: dict[str, list[Any]], at: Any, problems: list[str]) -> dict[str, list[Any]]:
-    valid = sorted(CONV_FIELDS | LINEAR_FIELDS)
+    valid = sorted(ALL_FIELDS)
     clean: dict[str, list[Any]] = {}
     for key, values in sweep.items():
         path = f"sweep.{key}"

@@ -8,13 +8,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
-from dsconv_cli.errors import LayerError, SpecError
+from dsconv_cli.errors import SpecError
 from dsconv_cli.results import (
     Comparison,
     ItemAnalysis,
-    LayerResult,
     LayerStats,
     Peaks,
     Roofline,
@@ -28,12 +26,9 @@ from dsconv_cli.spec import (
     ConvLayer,
     ConvSpec,
     DType,
-    LayerDecl,
-    LayerKind,
     Norm,
     PaddingMode,
     Stage,
-    resolve_spec,
     validate,
 )
 
@@ -211,62 +206,6 @@ def global_avg_pool_stats(name: str, input_shape: Sequence[int]) -> LayerStats:
         macs=0,
         elementwise_ops=math.prod(input_shape),
     )
-
-
-def count_layer(decl: LayerDecl, input_shape: Sequence[int]) -> LayerResult:
-    """Count one declared layer on ``input_shape``; errors name the layer's path and both shapes."""
-    shape = tuple(input_shape)
-    if decl.kind is LayerKind.LINEAR:
-        stats = linear_stats(decl.name, shape, decl.options["out_features"], decl.options.get("bias", False))
-        return LayerResult(decl.name, decl.kind, VariantStats("standard", (stats,)),
-                           VariantStats("separable", (stats,)), options=dict(decl.options))  # fmt: skip
-    if len(shape) < 3:
-        raise LayerError(
-            f"{decl.path}.kind",
-            f"{decl.path}.kind {decl.kind.value}: needs an input with spatial dims, but the previous "
-            f"layer outputs {_shape(shape)}; put it before the linear layer",
-        )
-    if decl.kind is LayerKind.GLOBAL_AVG_POOL:
-        stats = global_avg_pool_stats(decl.name, shape)
-        return LayerResult(decl.name, decl.kind, VariantStats("standard", (stats,)),
-                           VariantStats("separable", (stats,)))  # fmt: skip
-    options = dict(decl.options)
-    declared = options.pop("in_channels", None)
-    if declared is not None and declared != shape[1]:
-        raise LayerError(
-            f"{decl.path}.in_channels",
-            f"{decl.path}.in_channels {declared}: the layer's input is {_shape(shape)} "
-            f"with {shape[1]} channels; leave in_channels out or make it {shape[1]}",
-        )
-    try:
-        spec = resolve_spec(rank=len(shape) - 2, in_channels=shape[1], **options)
-        comparison = compare(spec, shape)
-    except SpecError as error:
-        path = f"{decl.path}.{error.field}"
-        raise LayerError(path, f"{error.labelled(path)} (layer input {_shape(shape)})") from None
-    standard, separable = comparison.standard, comparison.separable
-    if decl.kind is LayerKind.STANDARD:
-        separable = VariantStats("separable", standard.stages)
-    elif decl.kind is LayerKind.SEPARABLE:
-        standard = VariantStats("standard", separable.stages)
-    return LayerResult(decl.name, decl.kind, standard, separable, comparison, options=dict(decl.options))
-
-
-def count_stack(
-    name: str, decls: Sequence[LayerDecl], input_shape: Sequence[int], point: dict[str, Any] | None = None
-) -> StackResult:
-    """Layers in order, each fed the previous layer's output (both columns keep the same shapes)."""
-    layers: list[LayerResult] = []
-    shape = tuple(input_shape)
-    for decl in decls:
-        layer = count_layer(decl, shape)
-        layers.append(layer)
-        shape = layer.output_shape
-    return StackResult(name, tuple(input_shape), tuple(layers), dict(point or {}))
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(str(v) for v in shape) + ")"
 
 
 def stack_timing_bytes(stack: StackResult, dtype: DType) -> int:

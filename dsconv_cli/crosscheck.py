@@ -11,7 +11,8 @@ from dataclasses import replace
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dsconv_cli.builder import build_layer, build_stage
+from dsconv_cli.builder import build_stage
+from dsconv_cli.kinds import build_layer
 from dsconv_cli.results import Check, Comparison, LayerStats, StackResult
 from dsconv_cli.spec import COLUMNS, PaddingMode, Stage
 
@@ -78,10 +79,11 @@ def _check_variant(stages: Sequence[Stage], stats: Sequence[LayerStats], fvcore_
 
 
 def verify_stack(stack: StackResult, *, fvcore_max_elements: int = 50_000_000) -> list[Check]:
-    """Every layer of a stack: conv layers stage by stage, linear and pooling layers whole."""
+    """Every layer of a stack: layers with conv stages stage by stage, the others (linear, pooling)
+    as the whole module their kind builds."""
     checks: list[Check] = []
     for layer in stack.layers:
-        if layer.comparison is not None:
+        if layer.stages("standard"):
             for column in COLUMNS:
                 checks.extend(
                     replace(ch, stage=f"{layer.name}/{ch.stage}")
@@ -93,13 +95,7 @@ def verify_stack(stack: StackResult, *, fvcore_max_elements: int = 50_000_000) -
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             y = module(torch.empty(layer.input_shape, device="meta"))
         checks += [
-            Check(
-                layer.name,
-                "params",
-                "nn.Module numel",
-                whole.params,
-                sum(p.numel() for p in module.parameters()),
-            ),
+            Check(layer.name, "params", "nn.Module numel", whole.params, sum(p.numel() for p in module.parameters())),
             Check(layer.name, "output_shape", "meta forward", whole.output_shape, tuple(y.shape)),
             Check(layer.name, "macs", FLOP_COUNTER, whole.macs, counter.get_total_flops() // 2),
         ]

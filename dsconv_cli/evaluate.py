@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from dsconv_cli import budgets, counting
+from dsconv_cli import budgets, kinds
 from dsconv_cli.config import Config, override
 from dsconv_cli.errors import ConfigError, LayerError
 from dsconv_cli.report import point_label
@@ -35,7 +35,7 @@ def count_config(
         if overrides:
             decls = [override(decl, dict(overrides)) for decl in decls]
         try:
-            stacks.append(counting.count_stack(config.name, decls, shape, point))
+            stacks.append(kinds.count_stack(config.name, decls, shape, point))
         except LayerError as error:
             where = f" at sweep point {point_label(point)}" if point else ""
             raise ConfigError(f"{config.where(error.path)}: {error}{where}") from None

@@ -248,18 +248,15 @@ class LayerResult:
     comparison: Comparison | None = None  # conv kinds: the full comparison, spec included
     latency: dict[str, Latency] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # as declared (linear: out_features, bias)
+    column_stages: dict[str, tuple[Stage, ...]] = field(default_factory=dict)  # conv stages per column
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return self.standard.input_shape
 
     def stages(self, column: str) -> tuple[Stage, ...]:
-        """The conv stages in ``column`` (empty for linear and pooling layers)."""
-        if self.comparison is None:
-            return ()
-        spec = self.comparison.spec
-        separable = self.kind is LayerKind.SEPARABLE or (self.kind is LayerKind.COMPARE and column == "separable")
-        return spec.separable() if separable else spec.standard()
+        """The conv stages in ``column`` (empty for kinds counted whole, such as linear and pooling)."""
+        return self.column_stages.get(column, ())
 
     @property
     def output_shape(self) -> tuple[int, ...]:

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from dsconv_cli.builder import build_layer, build_stack, build_variant, torch_dtype
+from dsconv_cli.builder import build_stack, build_variant, torch_dtype
 from dsconv_cli.errors import DeviceError, SpecError
+from dsconv_cli.kinds import build_layer
 from dsconv_cli.results import Comparison, Latency, Peaks, StackResult, TimingRow
 from dsconv_cli.spec import COLUMNS, Device, DType, TimingCase
 
