@@ -13,7 +13,7 @@ from typing import Any
 from dsconv_cli import budgets, kinds
 from dsconv_cli.config import Config, override
 from dsconv_cli.errors import ConfigError, LayerError
-from dsconv_cli.report import point_label
+from dsconv_cli.formatting import point_label
 from dsconv_cli.results import BudgetCheck, ConfigReport, Delta, StackResult
 from dsconv_cli.spec import DEFAULT_MAX_POINTS
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dsconv_cli.errors import DeviceError, SpecError
 from dsconv_cli.files import atomic_target
-from dsconv_cli.report import fmt_value
+from dsconv_cli.formatting import fmt_value
 from dsconv_cli.results import StackResult
 
 FORMATS = (".png", ".svg")

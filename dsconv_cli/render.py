@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from dsconv_cli import report, tables
+from dsconv_cli import export, formatting, rows, tables
 from dsconv_cli.results import Comparison, ConfigReport, ModelAnalysis, Peaks
 from dsconv_cli.spec import OutputFormat
 
@@ -21,18 +21,18 @@ Rendered = str | list[RenderableType]
 def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> Rendered:
     """Comparisons in ``fmt``."""
     if fmt is OutputFormat.JSON:
-        return report.to_json(report.document([report.comparison_dict(c) for c in comparisons]))
+        return export.to_json(export.document([export.comparison_dict(c) for c in comparisons]))
     if fmt is OutputFormat.CSV:
-        return report.to_csv([row for c in comparisons for row in report.all_stage_rows(c)])
+        return export.to_csv([row for c in comparisons for row in rows.all_stage_rows(c)])
     if fmt is OutputFormat.MARKDOWN:
-        return "\n".join(report.comparison_markdown(c) for c in comparisons)
+        return "\n".join(export.comparison_markdown(c) for c in comparisons)
     return [
         tables.comparison_view(
-            report.describe(c),
-            report.first_case_rows(c),
-            report.summary_lines(c),
-            report.checks_table(c.checks) if c.checks else None,
-            report.timing_table(c) if len(c.timings) > 1 else None,
+            formatting.describe(c),
+            rows.first_case_rows(c),
+            rows.summary_lines(c),
+            rows.checks_table(c.checks) if c.checks else None,
+            rows.timing_table(c) if len(c.timings) > 1 else None,
         )
         for c in comparisons
     ]
@@ -44,11 +44,11 @@ TABLE_MAX_ROWS = 50
 def render_configs(results: Sequence[ConfigReport], fmt: OutputFormat, max_increase: float | None) -> Rendered:
     """Config reports in ``fmt``."""
     if fmt is OutputFormat.JSON:
-        return report.to_json(report.document(configs=[report.config_dict(r) for r in results]))
+        return export.to_json(export.document(configs=[export.config_dict(r) for r in results]))
     if fmt is OutputFormat.CSV:
-        return report.to_config_csv(results)
+        return export.to_config_csv(results)
     if fmt is OutputFormat.MARKDOWN:
-        return "\n".join(report.config_markdown(r, max_increase) for r in results)
+        return "\n".join(export.config_markdown(r, max_increase) for r in results)
     out: list[RenderableType] = []
     for r in results:
         out.extend(config_view(r, max_increase))
@@ -59,7 +59,7 @@ def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableT
     parts: list[RenderableType] = []
     if r.sweep:
         keys = list(r.sweep)
-        headers, body = report.sweep_table(r.stacks, keys, exact=False)
+        headers, body = rows.sweep_table(r.stacks, keys, exact=False)
         title = f"{r.name}: {len(r.stacks)} sweep points ({r.path})"
         parts.append(tables.rich_table((headers, body[:TABLE_MAX_ROWS]), title=title))
         if len(body) > TABLE_MAX_ROWS:
@@ -67,14 +67,14 @@ def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableT
         parts.append(sweep_picture(r, keys))
     else:
         (stack,) = r.stacks
-        title = f"{r.name}: input {report.fmt_shape(stack.input_shape)} ({r.path})"
-        parts.append(tables.stack_view(title, report.layer_table(stack, exact=False), report.stack_summary(stack)))
+        title = f"{r.name}: input {formatting.fmt_shape(stack.input_shape)} ({r.path})"
+        parts.append(tables.stack_view(title, rows.layer_table(stack, exact=False), rows.stack_summary(stack)))
         if stack.latency:
-            parts.append(tables.rich_table(report.layer_latency_table(stack), title="latency (median)"))
+            parts.append(tables.rich_table(rows.layer_latency_table(stack), title="latency (median)"))
     if r.budgets:
         parts.extend(budget_view(r))
     if r.deltas:
-        parts.append(tables.rich_table(report.baseline_table(r.deltas, max_increase), title="against the baseline"))
+        parts.append(tables.rich_table(rows.baseline_table(r.deltas, max_increase), title="against the baseline"))
     verdict = "PASS" if r.ok else "FAIL"
     parts.append(Text(f"{verdict}: {r.name}", style="bold green" if r.ok else "bold red"))
     parts.extend(Text(f"  {line}") for line in r.failures)
@@ -84,12 +84,12 @@ def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableT
 def budget_view(r: ConfigReport) -> list[RenderableType]:
     """All budget checks of a single stack; for a sweep, the failing ones and a count."""
     if not r.sweep:
-        return [tables.rich_table(report.budget_table(r.budgets), title="budgets")]
+        return [tables.rich_table(rows.budget_table(r.budgets), title="budgets")]
     failing = [b for b in r.budgets if not b.ok]
     parts: list[RenderableType] = [Text(f"budgets: {len(r.budgets) - len(failing)} of {len(r.budgets)} "
                                         "checks over all points pass")]  # fmt: skip
     if failing:
-        parts.append(tables.rich_table(report.budget_table(failing), title="failing budgets"))
+        parts.append(tables.rich_table(rows.budget_table(failing), title="failing budgets"))
     return parts
 
 
@@ -98,18 +98,18 @@ def sweep_picture(r: ConfigReport, keys: list[str]) -> RenderableType:
         return Text(f"  ({len(r.stacks)} points: too many to draw here; use --plot)")
     ratios = [s.ratio("macs") for s in r.stacks]
     if len(keys) == 2:
-        rows = list(dict.fromkeys(report.fmt_value(s.point[keys[0]]) for s in r.stacks))
-        cols = list(dict.fromkeys(report.fmt_value(s.point[keys[1]]) for s in r.stacks))
+        rows = list(dict.fromkeys(formatting.fmt_value(s.point[keys[0]]) for s in r.stacks))
+        cols = list(dict.fromkeys(formatting.fmt_value(s.point[keys[1]]) for s in r.stacks))
         cells = {
-            (report.fmt_value(s.point[keys[0]]), report.fmt_value(s.point[keys[1]])): ratio
+            (formatting.fmt_value(s.point[keys[0]]), formatting.fmt_value(s.point[keys[1]])): ratio
             for s, ratio in zip(r.stacks, ratios, strict=True)
         }
         return tables.heatmap("MAC ratio (separable / standard)", keys[0], keys[1], cells, rows, cols)
-    labels = [report.point_label(s.point) for s in r.stacks]
+    labels = [formatting.point_label(s.point) for s in r.stacks]
     return tables.bars("MAC ratio (separable / standard)", labels, ratios)
 
 
-def summary_table(results: Sequence[ConfigReport]) -> report.MetricTable:
+def summary_table(results: Sequence[ConfigReport]) -> rows.MetricTable:
     """The closing summary of ``dsconv report``: a row per config."""
     headers = ["config", "points", "std params", "sep params", "std MACs", "sep MACs", "budgets", "verdict"]
     body = []
@@ -119,14 +119,14 @@ def summary_table(results: Sequence[ConfigReport]) -> report.MetricTable:
         body.append([
             r.name,
             str(len(r.stacks)),
-            "-" if sweep else report.fmt_si(first.total("standard", "params")),
-            "-" if sweep else report.fmt_si(first.total("separable", "params")),
-            "-" if sweep else report.fmt_si(first.total("standard", "macs")),
-            "-" if sweep else report.fmt_si(first.total("separable", "macs")),
+            "-" if sweep else formatting.fmt_si(first.total("standard", "params")),
+            "-" if sweep else formatting.fmt_si(first.total("separable", "params")),
+            "-" if sweep else formatting.fmt_si(first.total("standard", "macs")),
+            "-" if sweep else formatting.fmt_si(first.total("separable", "macs")),
             f"{sum(b.ok for b in r.budgets)}/{len(r.budgets)}",
             "pass" if r.ok else "FAIL",
         ])  # fmt: skip
-    return report.stacked_headers(headers), body
+    return formatting.stacked_headers(headers), body
 
 
 @contextmanager
@@ -155,26 +155,26 @@ def progress_bar(console: Console, total: int) -> Iterator[Callable[[str], None]
 def render_peaks(peaks: Peaks, cached: bool, cache_file: str, fmt: OutputFormat) -> Rendered:
     """Measured (or cached) machine peaks in ``fmt`` (table, json or markdown)."""
     if fmt is OutputFormat.JSON:
-        doc = {"schema_version": report.SCHEMA_VERSION, "peaks": report.peaks_dict(peaks), "cached": cached,
+        doc = {"schema_version": export.SCHEMA_VERSION, "peaks": export.peaks_dict(peaks), "cached": cached,
                "cache_file": cache_file}  # fmt: skip
-        return report.to_json(doc)
-    table = report.peaks_table(peaks, cached, cache_file)
+        return export.to_json(doc)
+    table = rows.peaks_table(peaks, cached, cache_file)
     if fmt is OutputFormat.MARKDOWN:
-        return report.markdown_table(*table) + "\n"
+        return export.markdown_table(*table) + "\n"
     return [tables.rich_table(table, title="machine peaks")]
 
 
 def render_model(a: ModelAnalysis, fmt: OutputFormat, depth: int | None) -> Rendered:
     """A model analysis in ``fmt``: the module tree, the conversion candidates and the summary."""
     if fmt is OutputFormat.JSON:
-        return report.to_json(a.to_dict())
+        return export.to_json(a.to_dict())
     if fmt is OutputFormat.CSV:
-        return report.model_csv(a)
+        return export.model_csv(a)
     if fmt is OutputFormat.MARKDOWN:
-        return report.model_markdown(a, depth)
-    title = f"{a.target} on {', '.join(report.fmt_shape(s) for s in a.input_shapes)} (counted on {a.counted_on})"
-    parts: list[RenderableType] = [tables.rich_table(report.model_table(a, depth), title=title)]
+        return export.model_markdown(a, depth)
+    title = f"{a.target} on {', '.join(formatting.fmt_shape(s) for s in a.input_shapes)} (counted on {a.counted_on})"
+    parts: list[RenderableType] = [tables.rich_table(rows.model_table(a, depth), title=title)]
     if a.candidates:
-        parts.append(tables.rich_table(report.advisor_table(a), title="depthwise-separable conversion candidates"))
-    parts.extend(Text(line) for line in report.model_summary(a))
+        parts.append(tables.rich_table(rows.advisor_table(a), title="depthwise-separable conversion candidates"))
+    parts.extend(Text(line) for line in rows.model_summary(a))
     return parts

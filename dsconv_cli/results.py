@@ -209,7 +209,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``dsconv compare --format json`` prints for this comparison."""
-        from dsconv_cli.report import comparison_dict
+        from dsconv_cli.export import comparison_dict
 
         return comparison_dict(self)
 
@@ -349,7 +349,7 @@ class ConfigReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``dsconv report --format json`` prints for this config."""
-        from dsconv_cli.report import config_dict
+        from dsconv_cli.export import config_dict
 
         return config_dict(self)
 
@@ -465,6 +465,6 @@ class ModelAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``dsconv analyze --format json`` prints."""
-        from dsconv_cli.report import model_dict
+        from dsconv_cli.export import model_dict
 
         return model_dict(self)

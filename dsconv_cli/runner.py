@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dsconv_cli import counting, report
+from dsconv_cli import counting, formatting
 from dsconv_cli.errors import ConfigError, MemoryLimitError, SpecError, format_value
+from dsconv_cli.formatting import fmt_bytes
 from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
@@ -123,7 +124,7 @@ def comparison_from_layer(layer: dict[str, Any], shape: tuple[int, ...] | None, 
     notes: list[str] = []
     if shape is None:
         shape = default_input_shape(rank, channels, batch or 1)
-        default = report.fmt_shape(shape)
+        default = formatting.fmt_shape(shape)
         notes.append(f"default {rank}-D input shape {default}; set --input-shape to change it")
     return counting.compare(spec, shape, notes)
 
@@ -181,7 +182,7 @@ def stack_timer(cfg: Config, stacks: Sequence[StackResult], options: RunOptions)
     settings = timing_settings(options)
 
     def run(stack: StackResult) -> StackResult:
-        label = f"{stack.name} {report.point_label(stack.point)}".strip()
+        label = f"{stack.name} {formatting.point_label(stack.point)}".strip()
         with options.progress(timing.stack_steps(stack)) as step:
             return timing.time_stack(stack, settings, on_step=lambda what: step(f"{label}: timing {what}"))
 
@@ -215,7 +216,7 @@ def timing_settings(options: RunOptions) -> Any:
 
 def memory_error(limit: int, needed: int, dtype: DType, what: str = "") -> MemoryLimitError:
     return MemoryLimitError(
-        f"--max-memory {report.fmt_bytes(limit)}: timing {what}this layer needs about {report.fmt_bytes(needed)} "
+        f"--max-memory {fmt_bytes(limit)}: timing {what}this layer needs about {fmt_bytes(needed)} "
         f"({dtype.value}); raise --max-memory, shrink --input-shape or use --no-bench"
     )
 
@@ -232,7 +233,7 @@ def time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxe
             if smallest * math.prod(stage.output_shape[2:]) < 2:
                 raise SpecError(
                     "backward", True, f"trains BatchNorm, which needs more than one value per channel; the "
-                    f"{stage.name} output {report.fmt_shape(stage.output_shape)} at batch {smallest} has one; "
+                    f"{stage.name} output {formatting.fmt_shape(stage.output_shape)} at batch {smallest} has one; "
                     "use a larger --batch or input, or --norm none",
                 )  # fmt: skip
     widest = max(axes.dtypes, key=lambda d: d.itemsize)

@@ -11,7 +11,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from dsconv_cli.report import MetricTable, StageRow, metric_table
+from dsconv_cli.rows import MetricTable, StageRow, metric_table
 
 
 def rich_table(table: MetricTable, title: str | None = None) -> Table:

@@ -9,8 +9,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from dsconv_cli import report, tables
-from dsconv_cli.report import StageRow
+from dsconv_cli import export, formatting, rows, tables
+from dsconv_cli.rows import StageRow
 
 
 def _row(variant: str, stage: str, params: int, macs: int, median: float | None = None) -> StageRow:
@@ -38,7 +38,7 @@ ROWS = [
 
 
 def test_metric_table_pivots_rows_into_columns() -> None:
-    headers, body = report.metric_table(ROWS)
+    headers, body = rows.metric_table(ROWS)
     assert headers == ["", "standard", "depthwise", "pointwise", "separable"]
     assert body[0] == ["params", "24", "6", "8", "14"]
     assert body[1] == ["MACs", "96", "24", "32", "56"]
@@ -54,7 +54,7 @@ def test_metric_table_pivots_rows_into_columns() -> None:
 
 
 def test_markdown_table() -> None:
-    text = report.markdown_table(*report.metric_table(ROWS[:1]))
+    text = export.markdown_table(*rows.metric_table(ROWS[:1]))
     assert text.splitlines()[:3] == [
         "|  | standard |",
         "| --- | ---: |",
@@ -63,29 +63,29 @@ def test_markdown_table() -> None:
 
 
 def test_csv_round_trip_columns() -> None:
-    text = report.to_csv(ROWS)
+    text = export.to_csv(ROWS)
     header, first = text.splitlines()[:2]
-    assert header.split(",") == report.CSV_COLUMNS
+    assert header.split(",") == rows.CSV_COLUMNS
     assert first.startswith("demo,standard,standard,1,1x2x4,1x4x4,24,96,192,0,0,96,192,0,1.0,float32,False,False")
 
 
 def test_rich_table_renders_without_colour() -> None:
     buffer = io.StringIO()
-    Console(file=buffer, width=100, no_color=True).print(tables.rich_table(report.metric_table(ROWS)))
+    Console(file=buffer, width=100, no_color=True).print(tables.rich_table(rows.metric_table(ROWS)))
     lines = buffer.getvalue().splitlines()
     assert lines[0].split() == ["standard", "depthwise", "pointwise", "separable"]
     assert lines[2].split() == ["params", "24", "6", "8", "14"]
 
 
 def test_number_formats() -> None:
-    assert report.fmt_int(29_721_600) == "29,721,600"
-    assert report.fmt_shape([1, 32, 50, 129]) == "(1, 32, 50, 129)"
-    assert report.fmt_pct_fewer(656 / 4608) == "85.8% fewer"
-    assert report.fmt_pct_fewer(1.25) == "25.0% more"
+    assert formatting.fmt_int(29_721_600) == "29,721,600"
+    assert formatting.fmt_shape([1, 32, 50, 129]) == "(1, 32, 50, 129)"
+    assert formatting.fmt_pct_fewer(656 / 4608) == "85.8% fewer"
+    assert formatting.fmt_pct_fewer(1.25) == "25.0% more"
 
 
 def test_renderers_do_not_import_torch() -> None:
-    code = "import sys, dsconv_cli.report, dsconv_cli.tables; print('torch' in sys.modules)"
+    code = "import sys, dsconv_cli.export, dsconv_cli.formatting, dsconv_cli.rows, dsconv_cli.tables, dsconv_cli.render; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -113,3 +113,27 @@ def test_rendering_reads_stored_analyses_and_never_recounts(monkeypatch: pytest.
         assert render.render_comparisons([c], fmt)
     # batch 8 was analysed at batch 8 when the results were made
     assert c.timings[1].analysis["standard"].stats.macs == 8 * c.standard.macs
+
+
+RENDERING = ("formatting", "rows", "export", "tables", "render", "explain")
+WORK = {"counting", "kinds", "timing", "builder", "crosscheck", "model", "runner", "evaluate"}
+
+
+@pytest.mark.parametrize("module", RENDERING)
+def test_rendering_modules_import_no_counting_or_timing(module: str) -> None:
+    """Rendering reads results; it never reaches back into the modules that produce them."""
+    import ast
+    from pathlib import Path
+
+    import dsconv_cli
+
+    tree = ast.parse((Path(dsconv_cli.__file__).parent / f"{module}.py").read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.removeprefix("dsconv_cli.").removeprefix("dsconv_cli"))
+            if node.module == "dsconv_cli":
+                imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name.removeprefix("dsconv_cli.") for alias in node.names)
+    assert not imported & (WORK | {"torch"}), imported & (WORK | {"torch"})

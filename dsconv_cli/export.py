@@ -1,0 +1,455 @@
+"""Results -> JSON documents, CSV and Markdown strings. Stdlib only."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from dsconv_cli import __version__, explain
+from dsconv_cli.formatting import describe, fmt_shape, ratio_of, share_of
+from dsconv_cli.results import (
+    ITEMS,
+    BudgetCheck,
+    Candidate,
+    Check,
+    Comparison,
+    ConfigReport,
+    Delta,
+    ItemAnalysis,
+    Latency,
+    LayerResult,
+    LayerStats,
+    ModelAnalysis,
+    ModelRow,
+    ModelTotals,
+    Peaks,
+    Roofline,
+    StackResult,
+    TimingRow,
+    VariantStats,
+)
+from dsconv_cli.rows import (
+    CONFIG_CSV_COLUMNS,
+    CSV_COLUMNS,
+    StageRow,
+    advisor_table,
+    baseline_table,
+    budget_table,
+    checks_table,
+    config_csv_rows,
+    first_case_rows,
+    layer_table,
+    metric_table,
+    model_summary,
+    model_table,
+    stack_summary,
+    summary_lines,
+    sweep_table,
+    timing_table,
+)
+from dsconv_cli.spec import COLUMNS, ConvSpec
+
+SCHEMA_VERSION = 1
+
+
+CONVENTION = {
+    "macs": "multiply-accumulates of the convolutions, bias excluded",
+    "flops": "2 x macs",
+    "elementwise_ops": "bias add 1, batch norm 2, activation 1 per output element",
+    "params": "learnable parameters: weights, bias, norm affine, PReLU slopes",
+    "buffers": "non-learnable elements: batch norm running statistics",
+    "batch": "whole batch as given, not per sample",
+}
+
+
+def spec_dict(spec: ConvSpec) -> dict[str, Any]:
+    """The resolved spec, keys as in YAML configs, tuples as lists."""
+    return {
+        "in_channels": spec.in_channels,
+        "out_channels": spec.out_channels,
+        "kernel_size": list(spec.kernel_size),
+        "stride": list(spec.stride),
+        "padding": spec.padding if isinstance(spec.padding, str) else list(spec.padding),
+        "dilation": list(spec.dilation),
+        "groups": spec.groups,
+        "multiplier": spec.multiplier,
+        "bias": spec.bias,
+        "transposed": spec.transposed,
+        "output_padding": list(spec.output_padding),
+        "norm": spec.norm.value,
+        "act": spec.act.value,
+        "placement": spec.placement.value,
+    }
+
+
+def latency_dict(latency: Latency) -> dict[str, Any]:
+    return dataclasses.asdict(latency)
+
+
+def _counts(stats: LayerStats | VariantStats) -> dict[str, Any]:
+    return {
+        "params": stats.params,
+        "macs": stats.macs,
+        "flops": stats.flops,
+        "elementwise_ops": stats.elementwise_ops,
+        "buffers": stats.buffers,
+        "output_shape": list(stats.output_shape),
+    }
+
+
+def check_dict(check: Check) -> dict[str, Any]:
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+
+    return {
+        "stage": check.stage,
+        "quantity": check.quantity,
+        "source": check.source,
+        "analytic": plain(check.analytic),
+        "reference": plain(check.reference),
+        "ok": check.ok,
+        "note": check.note,
+    }
+
+
+def column_dict(variant: VariantStats, latency: Latency | None = None) -> dict[str, Any]:
+    """A column's counts, each stage by name when it has several, and its latency when timed."""
+    out = _counts(variant)
+    if len(variant.stages) > 1:
+        for stage in variant.stages:
+            out[stage.name] = _counts(stage) | {"input_shape": list(stage.input_shape)}
+    if latency is not None:
+        out["latency"] = latency_dict(latency)
+    return out
+
+
+def memory_dict(item: ItemAnalysis) -> dict[str, Any]:
+    t = item.traffic
+    out: dict[str, Any] = {
+        "weight_bytes": t.weight_bytes,
+        "input_bytes": t.input_bytes,
+        "output_bytes": t.output_bytes,
+        "activation_bytes": t.activation_bytes,
+        "min_bytes_moved": t.min_bytes_moved,
+    }
+    if item.name == "separable":
+        out["intermediate_bytes"] = item.intermediate_bytes
+    if item.peak_bytes is not None:
+        out["peak_bytes"] = item.peak_bytes
+    return out
+
+
+def roofline_dict(line: Roofline) -> dict[str, Any]:
+    """The roofline object; its arithmetic intensity is reported beside it, once."""
+    out = dataclasses.asdict(line)
+    del out["arithmetic_intensity"]
+    return out
+
+
+def item_dict(item: ItemAnalysis) -> dict[str, Any]:
+    """Latency, memory, intensity and roofline of one variant or stage (what was measured of it)."""
+    out: dict[str, Any] = {"memory": memory_dict(item), "arithmetic_intensity": item.arithmetic_intensity}
+    if item.latency is not None:
+        out["latency"] = latency_dict(item.latency)
+    if item.roofline is not None:
+        out["roofline"] = roofline_dict(item.roofline)
+    if item.compile_s is not None:
+        out["compile_s"] = item.compile_s
+    return out
+
+
+def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
+    items = row.analysis
+    return {
+        "batch": row.case.batch,
+        "dtype": row.case.dtype.value,
+        "channels_last": row.case.channels_last,
+        "compiled": row.case.compiled,
+        "backward": row.case.backward,
+        "threads": next((lat.threads for lat in row.latency.values()), row.case.threads),
+        **{name: item_dict(items[name]) for name in ITEMS},
+        "speedup": row.speedup,
+        "explanation": explain.explanation(c, row),
+    }
+
+
+def peaks_dict(peaks: Peaks) -> dict[str, Any]:
+    return dataclasses.asdict(peaks) | {"ridge_point": peaks.ridge_point}
+
+
+def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
+    """One comparison as the documented JSON object."""
+    items = c.timings[0].analysis if c.timings else c.analysis
+    standard = column_dict(c.standard) | item_dict(items["standard"])
+    separable = column_dict(c.separable) | item_dict(items["separable"])
+    for stage in ("depthwise", "pointwise"):
+        separable[stage] |= item_dict(items[stage])
+    out: dict[str, Any] = {
+        "name": name or describe(c),
+        "input_shape": list(c.input_shape),
+        "spec": spec_dict(c.spec),
+        "standard": standard,
+        "separable": separable,
+        "param_ratio": c.param_ratio,
+        "mac_ratio": c.mac_ratio,
+        "theoretical_ratio": c.theoretical_ratio,
+        "speedup": c.speedup,
+        "notes": list(c.notes),
+    }
+    if c.timings:
+        out["timings"] = [timing_dict(c, row) for row in c.timings]
+        out["explanation"] = [line for row in c.timings if (line := explain.explanation(c, row))]
+        out["warnings"] = explain.noise_warnings(c)
+        out["interrupted"] = c.interrupted
+    if c.peaks:
+        out["peaks"] = [peaks_dict(p) for p in c.peaks]
+    if c.checks:
+        out["checks"] = [check_dict(ch) for ch in c.checks]
+    return out
+
+
+def document(
+    comparisons: Sequence[dict[str, Any]] = (), configs: Sequence[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The top-level JSON document: ``comparisons`` from flags, ``configs`` from config files."""
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": "dsconv",
+        "version": __version__,
+        "convention": CONVENTION,
+    }
+    if configs is None:
+        doc["comparisons"] = list(comparisons)
+    else:
+        doc["configs"] = list(configs)
+        doc["ok"] = all(c["ok"] for c in configs)
+    return doc
+
+
+def layer_dict(layer: LayerResult, stack: StackResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": layer.name,
+        "kind": layer.kind.value,
+        "input_shape": list(layer.input_shape),
+        "output_shape": list(layer.output_shape),
+        "spec": spec_dict(layer.comparison.spec) if layer.comparison else None,
+    }
+    for column in COLUMNS:
+        out[column] = column_dict(layer.column(column), layer.latency.get(column))
+    out["mac_share"] = {column: share_of(layer.column(column).macs, stack.total(column, "macs")) for column in COLUMNS}
+    out["param_ratio"] = ratio_of(layer.separable.params, layer.standard.params)
+    out["mac_ratio"] = ratio_of(layer.separable.macs, layer.standard.macs)
+    return out
+
+
+def stack_dict(stack: StackResult) -> dict[str, Any]:
+    totals: dict[str, dict[str, Any]] = {}
+    for column in COLUMNS:
+        totals[column] = {
+            m: stack.total(column, m) for m in ("params", "macs", "flops", "elementwise_ops", "buffers")
+        } | {"output_shape": list(stack.output_shape)}
+        if column in stack.latency:
+            totals[column]["latency"] = latency_dict(stack.latency[column])
+    speedup = None
+    if set(COLUMNS) <= set(stack.latency):
+        speedup = stack.latency["standard"].median_ms / stack.latency["separable"].median_ms
+    return {
+        "values": stack.point,
+        "input_shape": list(stack.input_shape),
+        "output_shape": list(stack.output_shape),
+        "layers": [layer_dict(layer, stack) for layer in stack.layers],
+        "totals": totals,
+        "param_ratio": ratio_of(stack.total("separable", "params"), stack.total("standard", "params")),
+        "mac_ratio": ratio_of(stack.total("separable", "macs"), stack.total("standard", "macs")),
+        "speedup": speedup,
+    }
+
+
+def budget_dict(check: BudgetCheck) -> dict[str, Any]:
+    return {
+        "scope": check.scope,
+        "column": check.column,
+        "metric": check.metric,
+        "limit": check.limit,
+        "actual": check.actual,
+        "margin": check.margin,
+        "kind": "min" if check.minimum else "max",
+        "ok": check.ok,
+        "measured": check.actual is not None,
+    }
+
+
+def delta_dict(delta: Delta) -> dict[str, Any]:
+    return {
+        "column": delta.column,
+        "metric": delta.metric,
+        "old": delta.old,
+        "new": delta.new,
+        "change_pct": delta.change_pct,
+        "gated": delta.gated,
+    }
+
+
+def config_dict(r: ConfigReport) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "file": r.path,
+        "sweep": r.sweep or None,
+        "points": [stack_dict(stack) for stack in r.stacks],
+        "budgets": [budget_dict(b) for b in r.budgets],
+        "baseline": [delta_dict(d) for d in r.deltas],
+        "failures": list(r.failures),
+        "ok": r.ok,
+    }
+
+
+def config_markdown(r: ConfigReport, max_increase: float | None = None) -> str:
+    """A CI job summary: headings, tables and a pass/fail line."""
+    parts = [f"## {r.name}", "", f"`{r.path}`", ""]
+    if r.sweep:
+        parts += [markdown_table(*sweep_table(r.stacks, list(r.sweep))), ""]
+    else:
+        (stack,) = r.stacks
+        parts += [f"Input {fmt_shape(stack.input_shape)}", "", markdown_table(*layer_table(stack)), ""]
+        parts += [f"- {line}" for line in stack_summary(stack)] + [""]
+    if r.budgets:
+        parts += ["### Budgets", "", markdown_table(*budget_table(r.budgets)), ""]
+    if r.deltas:
+        parts += ["### Against the baseline", "", markdown_table(*baseline_table(r.deltas, max_increase)), ""]
+    parts.append(f"**{'PASS' if r.ok else 'FAIL'}**: {r.name}")
+    parts += [f"- {line}" for line in r.failures]
+    return "\n".join(parts) + "\n"
+
+
+def to_config_csv(reports: Sequence[ConfigReport]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CONFIG_CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in reports:
+        writer.writerows(config_csv_rows(r))
+    return buffer.getvalue()
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def to_csv(rows: Sequence[StageRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        flat = dict(row)
+        flat["input_shape"] = "x".join(map(str, row["input_shape"]))
+        flat["output_shape"] = "x".join(map(str, row["output_shape"]))
+        writer.writerow({k: "" if v is None else v for k, v in flat.items()})
+    return buffer.getvalue()
+
+
+_NUMBER = re.compile(r"^[≤≥+\-\s]*[\d.,]+[\d.,%×\s]*(ms|B|KiB|MiB|GiB|[kMGT])?(\s*\(.*\))?$|^-$")
+
+
+def markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A GitHub table; columns mostly of numbers are right-aligned, the rest left."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    def numeric(column: int) -> bool:
+        hits = sum(bool(_NUMBER.match(row[column].strip())) for row in body)
+        return column > 0 and hits * 2 > len(body)
+
+    align = ["---:" if numeric(i) else "---" for i in range(len(headers))]
+    return "\n".join([line(headers), "| " + " | ".join(align) + " |", *[line(r) for r in body]])
+
+
+def comparison_markdown(c: Comparison, name: str = "") -> str:
+    parts = [f"### {name or describe(c)}", "", markdown_table(*metric_table(first_case_rows(c, name))), ""]
+    if len(c.timings) > 1:
+        parts += [markdown_table(*timing_table(c)), ""]
+    parts += [f"- {line}" for line in summary_lines(c)]
+    if c.checks:
+        parts += ["", markdown_table(*checks_table(c.checks))]
+    return "\n".join(parts) + "\n"
+
+
+def _shape_lists(shapes: Sequence[Sequence[int]]) -> list[list[int]]:
+    return [list(s) for s in shapes]
+
+
+def model_totals_dict(t: ModelTotals) -> dict[str, Any]:
+    return {"params": t.params, "macs": t.macs, "flops": 2 * t.macs, "other_ops": t.other_ops,
+            "output_shapes": _shape_lists(t.output_shapes)}  # fmt: skip
+
+
+def model_row_dict(row: ModelRow) -> dict[str, Any]:
+    return {
+        "path": row.path, "type": row.type, "depth": row.depth, "params": row.params, "macs": row.macs,
+        "other_ops": row.other_ops, "calls": row.calls, "share": row.share,
+        "input_shapes": _shape_lists(row.input_shapes), "output_shapes": _shape_lists(row.output_shapes),
+    }  # fmt: skip
+
+
+def candidate_dict(c: Candidate) -> dict[str, Any]:
+    return {
+        "path": c.path, "calls": c.calls, "input_shape": list(c.input_shape), "params": c.params, "macs": c.macs,
+        "separable": {"params": c.separable_params, "macs": c.separable_macs},
+        "params_saved": c.params_saved, "macs_saved": c.macs_saved,
+        "mac_ratio": c.separable_macs / c.macs if c.macs else None, "theoretical_ratio": c.theoretical_ratio,
+        "transposed": c.conv.transposed,
+    }  # fmt: skip
+
+
+def model_dict(a: ModelAnalysis) -> dict[str, Any]:
+    """A model analysis as the documented JSON document."""
+    params, macs = a.if_converted()
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "tool": "dsconv", "version": __version__, "convention": CONVENTION,
+        "target": a.target, "input_shapes": _shape_lists(a.input_shapes), "dtype": a.dtype,
+        "counted_on": a.counted_on, "totals": model_totals_dict(a.totals),
+        "layers": [model_row_dict(r) for r in a.totals.rows],
+        "uncounted": [{"op": o.name, "calls": o.count} for o in a.totals.uncounted],
+        "data_movement": [{"op": o.name, "calls": o.count} for o in a.totals.data_movement],
+        "idle_params": [{"path": o.name, "params": o.count} for o in a.totals.idle_params],
+        "advisor": {
+            "candidates": [candidate_dict(c) for c in a.candidates],
+            "existing_separable": [{"depthwise": dw, "pointwise": pw} for dw, pw in a.existing_separable],
+            "if_converted": {"params": params, "macs": macs},
+        },
+        "notes": list(a.notes),
+    }  # fmt: skip
+    if a.converted is not None:
+        out["converted"] = {"paths": list(a.chosen), "totals": model_totals_dict(a.converted)}
+    if a.checks:
+        out["checks"] = [{"what": w, "dsconv": d, "reference": r, "ok": d == r} for w, d, r in a.checks]
+    if a.latency:
+        out["latency"] = {name: latency_dict(lat) for name, lat in a.latency.items()}
+    return out
+
+
+def model_csv(a: ModelAnalysis) -> str:
+    buffer = io.StringIO()
+    columns = ["path", "type", "depth", "params", "macs", "other_ops", "calls", "share", "input_shapes",
+               "output_shapes"]  # fmt: skip
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in a.totals.rows:
+        d = model_row_dict(row)
+        d["input_shapes"] = " ".join("x".join(map(str, s)) for s in row.input_shapes)
+        d["output_shapes"] = " ".join("x".join(map(str, s)) for s in row.output_shapes)
+        writer.writerow(d)
+    return buffer.getvalue()
+
+
+def model_markdown(a: ModelAnalysis, depth: int | None) -> str:
+    parts = [f"## {a.target} on {', '.join(fmt_shape(s) for s in a.input_shapes)}", "",
+             markdown_table(*model_table(a, depth)), ""]  # fmt: skip
+    if a.candidates:
+        parts += ["### Conversion candidates", "", markdown_table(*advisor_table(a)), ""]
+    parts += [f"- {line}" for line in model_summary(a)]
+    return "\n".join(parts) + "\n"
