@@ -7,11 +7,10 @@ Only this module prints or exits. torch is imported inside the code paths that n
 from __future__ import annotations
 
 import glob
-import inspect
 import io
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,36 +18,11 @@ import typer
 from rich.console import Console
 
 from dsconv_cli import __version__, render, runner, tables
+from dsconv_cli import options as opt
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, SpecError
 from dsconv_cli.files import check_output_path, write_atomic
-from dsconv_cli.options import (
-    INPUT,
-    LAYER,
-    BackwardOpt,
-    BaselineOpt,
-    BatchOpt,
-    BenchOpt,
-    ChannelsLastOpt,
-    CompileOpt,
-    ConfigOpt,
-    DeviceOpt,
-    DTypeListOpt,
-    DTypeOpt,
-    FormatOpt,
-    InputShapeOpt,
-    MaxIncreaseOpt,
-    MaxMemoryOpt,
-    MaxPointsOpt,
-    MinTimeOpt,
-    OutputOpt,
-    PlotOpt,
-    RooflineOpt,
-    ThreadsListOpt,
-    ThreadsOpt,
-    VerifyOpt,
-)
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_ints, parse_positive_list, parse_size
-from dsconv_cli.spec import DEFAULT_MAX_POINTS, LAYER_FIELDS, Device, DType, OutputFormat
+from dsconv_cli.spec import DEFAULT_MAX_POINTS, Device, DType, OutputFormat
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 a requested check failed, 2 bad input, 3 environment."
 
@@ -86,43 +60,30 @@ def root(
 # --- compare ------------------------------------------------------------------------------------
 
 
-def with_layer_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` one ``--flag`` per ``LAYER_FIELDS`` entry, before its own options."""
-    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
-    generated = []
-    for f in LAYER_FIELDS:
-        names = [f"{f.flag}/--no-{f.flag[2:]}" if f.value is bool else f.flag, *([f.short] if f.short else [])]
-        option = typer.Option(*names, help=f.help, rich_help_panel=LAYER, show_default=False)
-        annotation = Annotated[f.value | None, option]  # type: ignore[name-defined]
-        generated.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
-    command.__signature__ = inspect.Signature([*generated, *(p.replace(kind=p.KEYWORD_ONLY) for p in own)])  # type: ignore[attr-defined]
-    return command
-
-
 @app.command()
-@with_layer_options
+@opt.with_layer_options
 def compare(
     *,
-    input_shape: InputShapeOpt = None,
-    batch: BatchOpt = None,
-    config_file: ConfigOpt = None,
-    plot: PlotOpt = None,
-    output_format: FormatOpt = OutputFormat.TABLE,
-    output: OutputOpt = None,
-    verify: VerifyOpt = False,
-    bench: BenchOpt = True,
-    device: DeviceOpt = Device.AUTO,
-    dtype: DTypeListOpt = "float32",
-    channels_last: ChannelsLastOpt = False,
-    compile_: CompileOpt = False,
-    backward: BackwardOpt = False,
-    roofline: RooflineOpt = True,
-    threads: ThreadsListOpt = None,
-    min_time: MinTimeOpt = 0.5,
-    max_memory: MaxMemoryOpt = "2GiB",
-    baseline: BaselineOpt = None,
-    max_increase: MaxIncreaseOpt = None,
-    max_points: MaxPointsOpt = DEFAULT_MAX_POINTS,
+    input_shape: opt.InputShapeOpt = None,
+    batch: opt.BatchOpt = None,
+    config_file: opt.ConfigOpt = None,
+    plot: opt.PlotOpt = None,
+    output_format: opt.FormatOpt = OutputFormat.TABLE,
+    output: opt.OutputOpt = None,
+    verify: opt.VerifyOpt = False,
+    bench: opt.BenchOpt = True,
+    device: opt.DeviceOpt = Device.AUTO,
+    dtype: opt.DTypeListOpt = "float32",
+    channels_last: opt.ChannelsLastOpt = False,
+    compile_: opt.CompileOpt = False,
+    backward: opt.BackwardOpt = False,
+    roofline: opt.RooflineOpt = True,
+    threads: opt.ThreadsListOpt = None,
+    min_time: opt.MinTimeOpt = 0.5,
+    max_memory: opt.MaxMemoryOpt = "2GiB",
+    baseline: opt.BaselineOpt = None,
+    max_increase: opt.MaxIncreaseOpt = None,
+    max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
     **layer_flags: Any,
 ) -> None:
     """Count and time a conv layer against its depthwise-separable pair.
@@ -213,18 +174,18 @@ def _compare_config(
 @app.command("report")
 def report_command(
     files: Annotated[list[str], typer.Argument(help="Config files; globs such as 'configs/*.yaml' welcome.")],
-    output_format: FormatOpt = OutputFormat.TABLE,
-    output: OutputOpt = None,
-    verify: VerifyOpt = False,
-    bench: BenchOpt = True,
-    device: DeviceOpt = Device.AUTO,
-    dtype: DTypeOpt = DType.FLOAT32,
-    threads: ThreadsOpt = None,
-    min_time: MinTimeOpt = 0.5,
-    max_memory: MaxMemoryOpt = "2GiB",
-    baseline: BaselineOpt = None,
-    max_increase: MaxIncreaseOpt = None,
-    max_points: MaxPointsOpt = DEFAULT_MAX_POINTS,
+    output_format: opt.FormatOpt = OutputFormat.TABLE,
+    output: opt.OutputOpt = None,
+    verify: opt.VerifyOpt = False,
+    bench: opt.BenchOpt = True,
+    device: opt.DeviceOpt = Device.AUTO,
+    dtype: opt.DTypeOpt = DType.FLOAT32,
+    threads: opt.ThreadsOpt = None,
+    min_time: opt.MinTimeOpt = 0.5,
+    max_memory: opt.MaxMemoryOpt = "2GiB",
+    baseline: opt.BaselineOpt = None,
+    max_increase: opt.MaxIncreaseOpt = None,
+    max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
 ) -> None:
     """Run many config files for CI: each one's tables and budgets, then one summary.
 
@@ -263,26 +224,22 @@ def _expand(patterns: Sequence[str]) -> list[str]:
 
 @app.command()
 def analyze(
-    target: Annotated[str, typer.Argument(help="MODULE:ATTR or FILE.py:ATTR: an nn.Module, a subclass or a factory.")],
-    input_shape: Annotated[list[str], typer.Option("--input-shape", help="Shape of a forward input, e.g. 1,3,224,224;"
-                           " repeat for several inputs.", rich_help_panel=INPUT, show_default=False)],
-    kwargs: Annotated[str | None, typer.Option("--kwargs", help="JSON or YAML mapping passed to the class or factory.",
-                      show_default=False)] = None,
-    depth: Annotated[int | None, typer.Option("--depth", help="Fold the module tree below this depth (table).",
-                     show_default=False)] = None,
-    convert: Annotated[str | None, typer.Option("--convert", help="Convert candidates and re-count: all, top:N or "
-                       "min-saving:PCT.", show_default=False)] = None,
-    output_format: FormatOpt = OutputFormat.TABLE,
-    output: OutputOpt = None,
-    verify: VerifyOpt = False,
-    bench: BenchOpt = False,
-    device: DeviceOpt = Device.AUTO,
-    dtype: DTypeOpt = DType.FLOAT32,
-    threads: ThreadsOpt = None,
-    min_time: MinTimeOpt = 0.5,
-    max_memory: MaxMemoryOpt = "2GiB",
-    debug: Annotated[bool, typer.Option("--debug", help="Show the model's own traceback when it fails.")] = False,
-) -> None:  # fmt: skip
+    target: opt.TargetArg,
+    input_shape: opt.ModelInputsOpt,
+    kwargs: opt.KwargsOpt = None,
+    depth: opt.DepthOpt = None,
+    convert: opt.ConvertOpt = None,
+    output_format: opt.FormatOpt = OutputFormat.TABLE,
+    output: opt.OutputOpt = None,
+    verify: opt.VerifyOpt = False,
+    bench: opt.BenchOpt = False,
+    device: opt.DeviceOpt = Device.AUTO,
+    dtype: opt.DTypeOpt = DType.FLOAT32,
+    threads: opt.ThreadsOpt = None,
+    min_time: opt.MinTimeOpt = 0.5,
+    max_memory: opt.MaxMemoryOpt = "2GiB",
+    debug: opt.DebugOpt = False,
+) -> None:
     """Count any PyTorch model layer by layer and say which convs are worth making depthwise-separable.
 
     Importing TARGET runs its code, as pytest does with test files.
@@ -342,36 +299,29 @@ def _emit(rendered: render.Rendered, output: Path | None) -> None:
 
 @app.command()
 def peaks(
-    device: DeviceOpt = Device.AUTO,
-    dtype: DTypeOpt = DType.FLOAT32,
-    threads: ThreadsOpt = None,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Measure again even when cached.")] = False,
-    output_format: FormatOpt = OutputFormat.TABLE,
+    device: opt.DeviceOpt = Device.AUTO,
+    dtype: opt.DTypeOpt = DType.FLOAT32,
+    threads: opt.ThreadsOpt = None,
+    refresh: opt.RefreshOpt = False,
+    output_format: opt.FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Measure this machine's memory bandwidth and compute peak (cached per device, dtype and threads).
 
     Example: dsconv peaks --device cpu --dtype float32 --refresh
     """
-    from dsconv_cli import cache, timing
+    from dsconv_cli import cache
 
-    if threads is not None and threads < 1:
-        raise SpecError("threads", threads, "must be a positive integer")
     if output_format is OutputFormat.CSV:
         raise SpecError("format", "csv", "peaks print as table, json or markdown")
-    resolved = timing.resolve_device(device)
-    n_threads = threads if threads is not None else timing.default_threads()
-    key = timing.peaks_key(resolved, dtype, n_threads)
-    cached = None if refresh else cache.load_peaks(key)
-    result = cached or runner.peaks(resolved, dtype, n_threads, refresh=True, options=runner.RunOptions(**_on_stderr()))
-    was_cached = cached is not None
-    _emit(render.render_peaks(result, was_cached, str(cache.cache_file()), output_format), None)
+    result, cached = runner.peaks_and_source(device, dtype, threads, refresh, runner.RunOptions(**_on_stderr()))
+    _emit(render.render_peaks(result, cached, str(cache.cache_file()), output_format), None)
 
 
 # --- schema -------------------------------------------------------------------------------------
 
 
 @app.command()
-def schema(output: OutputOpt = None) -> None:
+def schema(output: opt.OutputOpt = None) -> None:
     """Print the JSON Schema of config files, for editors that validate and complete YAML.
 
     Example: dsconv schema --output dsconv.schema.json

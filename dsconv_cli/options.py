@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dsconv_cli.spec import Device, DType, OutputFormat
+from dsconv_cli.spec import LAYER_FIELDS, Device, DType, OutputFormat
 
 # --- shared options -----------------------------------------------------------------------------
 
@@ -74,3 +76,43 @@ RooflineOpt = Annotated[bool, typer.Option("--roofline/--no-roofline", help="Pla
 ThreadsListOpt = Annotated[str | None, typer.Option("--threads", help="Intra-op threads, or a list: 1,2 (default: "
                            "PyTorch's own).", rich_help_panel=TIMING, show_default=False)]
 # fmt: on
+
+
+# --- analyze and peaks ---------------------------------------------------------------------------
+
+TargetArg = Annotated[str, typer.Argument(help="MODULE:ATTR or FILE.py:ATTR: an nn.Module, a subclass or a factory.")]
+ModelInputsOpt = Annotated[
+    list[str],
+    typer.Option("--input-shape", help="Shape of a forward input, e.g. 1,3,224,224; repeat for several inputs.",
+                 rich_help_panel=INPUT, show_default=False),
+]  # fmt: skip
+KwargsOpt = Annotated[
+    str | None,
+    typer.Option("--kwargs", help="JSON or YAML mapping passed to the class or factory.", show_default=False),
+]
+DepthOpt = Annotated[
+    int | None, typer.Option("--depth", help="Fold the module tree below this depth (table).", show_default=False)
+]
+ConvertOpt = Annotated[
+    str | None,
+    typer.Option("--convert", help="Convert candidates and re-count: all, top:N or min-saving:PCT.",
+                 show_default=False),
+]  # fmt: skip
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the model's own traceback when it fails.")]
+RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Measure again even when cached.")]
+
+
+# --- layer flags, generated -----------------------------------------------------------------------
+
+
+def with_layer_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` one ``--flag`` per ``LAYER_FIELDS`` entry, before its own options."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    generated = []
+    for f in LAYER_FIELDS:
+        names = [f"{f.flag}/--no-{f.flag[2:]}" if f.value is bool else f.flag, *([f.short] if f.short else [])]
+        option = typer.Option(*names, help=f.help, rich_help_panel=LAYER, show_default=False)
+        annotation = Annotated[f.value | None, option]  # type: ignore[name-defined]
+        generated.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+    command.__signature__ = inspect.Signature([*generated, *(p.replace(kind=p.KEYWORD_ONLY) for p in own)])  # type: ignore[attr-defined]
+    return command

@@ -278,21 +278,32 @@ def _keep(store: list[TimingRow]) -> Callable[[TimingRow], None]:
 
 def peaks(device: str, dtype: DType, threads: int, refresh: bool = False, options: RunOptions | None = None) -> Peaks:
     """Cached peaks for this device, dtype and thread count; measured (and cached) when missing."""
+    return peaks_and_source(device, dtype, threads, refresh, options)[0]
+
+
+def peaks_and_source(
+    device: Device | str, dtype: DType, threads: int | None, refresh: bool = False, options: RunOptions | None = None
+) -> tuple[Peaks, bool]:
+    """Peaks as ``peaks`` gives them (``device`` may be ``auto``, ``threads`` None for the default), and
+    whether they came from the cache."""
     from dsconv_cli import cache, timing
 
-    key = timing.peaks_key(device, dtype, threads)
-    cached = None if refresh else cache.load_peaks(key)
+    if threads is not None and threads < 1:
+        raise SpecError("threads", threads, "must be a positive integer")
+    resolved = timing.resolve_device(Device(device))
+    threads = threads if threads is not None else timing.default_threads()
+    cached = None if refresh else cache.load_peaks(timing.peaks_key(resolved, dtype, threads))
     if cached is not None:
-        return cached
+        return cached, True
     options = options or RunOptions()
     with options.progress(1) as step:
-        step(f"measuring {device} peaks ({dtype.value}, {threads} threads); cached for next time")
-        peaks = timing.measure_peaks(device, dtype, threads)
+        step(f"measuring {resolved} peaks ({dtype.value}, {threads} threads); cached for next time")
+        measured = timing.measure_peaks(resolved, dtype, threads)
     try:
-        cache.save_peaks(peaks)
+        cache.save_peaks(measured)
     except OSError as exc:
         options.note(f"note: could not cache peaks in {cache.cache_file()}: {exc}")
-    return peaks
+    return measured, False
 
 
 # --- whole jobs: what a command or an API call runs ----------------------------------------------

@@ -1,9 +1,12 @@
-"""The reference cases of CONVENTIONS.md, shared by the counting, cross-check and CLI tests."""
+"""Shared test data: the reference cases of CONVENTIONS.md, shipped config paths, exported rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from dsconv_cli.rows import StageRow
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,35 @@ SEPARABLE_CASES = [
     Case("c2", dict(in_channels=16, out_channels=32, kernel_size=3, padding=1, bias=True),
          (1, 16, 50, 129), (1, 32, 50, 129), 704, 4_231_200),
 ]  # fmt: skip
+
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+SEED = str(CONFIGS / "seed_example.yaml")
+SWEEP = str(CONFIGS / "sweep_kernel_channels.yaml")
+# The seed example as config text, for tests that parse configs from strings.
+SEED_TEXT = "input_shape: [1, 16, 50, 129]\nlayers: [{name: conv, out_channels: 32}]\n"
+
+
+# Exported rows of one comparison, for renderer tests that need no counting.
+def stage_row(variant: str, stage: str, params: int, macs: int, median: float | None = None) -> StageRow:
+    timed = median is not None
+    return StageRow(
+        comparison="demo", variant=variant, stage=stage, batch=1, input_shape=[1, 2, 4], output_shape=[1, 4, 4],
+        params=params, macs=macs, flops=2 * macs, elementwise_ops=0, buffers=0,
+        weight_bytes=4 * params, min_bytes_moved=4 * params + 96, intermediate_bytes=0,
+        arithmetic_intensity=2 * macs / (4 * params + 96), dtype="float32",
+        channels_last=False if timed else None, compiled=False if timed else None, backward=False if timed else None,
+        median_ms=median, iqr_ms=0.01 if timed else None, min_ms=median, cv=0.02 if timed else None,
+        runs=10 if timed else None, device="cpu" if timed else None, threads=1 if timed else None,
+        achieved_gflops=2 * macs / median / 1e6 if median else None, achieved_gbps=1.0 if timed else None,
+        bound="memory" if timed else None, fraction_of_roof=0.25 if timed else None,
+        peak_bytes=2048 if timed else None,
+    )  # fmt: skip
+
+
+STAGE_ROWS = [
+    stage_row("standard", "standard", 24, 96, 0.5),
+    stage_row("separable", "depthwise", 6, 24),
+    stage_row("separable", "pointwise", 8, 32),
+    stage_row("separable", "total", 14, 56, 0.25),
+]
