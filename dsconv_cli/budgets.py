@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dsconv_cli.errors import ConfigError
-from dsconv_cli.results import BudgetCheck, Delta, Latency, StackResult, VariantStats
+from dsconv_cli.results import BudgetCheck, Delta, Latency, ModelAnalysis, StackResult, VariantStats
 from dsconv_cli.spec import COLUMNS, Budgets
 
 GATED_METRICS = ("params", "macs")  # what --max-increase fails on; latency is too noisy to gate
@@ -18,27 +18,61 @@ def _measure(stats: VariantStats, latency: Latency | None, metric: str) -> float
     return float(getattr(stats, metric))
 
 
-def _total(stack: StackResult, column: str, metric: str) -> float | None:
-    if metric == "latency_ms":
-        latency = stack.latency.get(column)
-        return latency.median_ms if latency is not None else None
-    return float(stack.total(column, metric))
+Totals = Callable[[str, str], float | None]  # (column, metric) -> the total, None where not measured
+
+
+def stack_totals(stack: StackResult) -> Totals:
+    """A stack's totals per column (latency: the whole column timed as one module)."""
+
+    def total(column: str, metric: str) -> float | None:
+        if metric == "latency_ms":
+            latency = stack.latency.get(column)
+            return latency.median_ms if latency is not None else None
+        return float(stack.total(column, metric))
+
+    return total
+
+
+MODEL_COLUMNS = {"standard": "original", "separable": "converted"}  # a model config's columns
+
+
+def model_totals(analysis: ModelAnalysis) -> Totals:
+    """A model's totals: ``standard`` as it is, ``separable`` with the config's conversion applied."""
+
+    def total(column: str, metric: str) -> float | None:
+        if metric == "latency_ms":
+            latency = analysis.latency.get(MODEL_COLUMNS[column])
+            return latency.median_ms if latency is not None else None
+        counted = analysis.totals if column == "standard" else analysis.converted
+        if counted is None:
+            return None
+        return float({"params": counted.params, "macs": counted.macs, "elementwise_ops": counted.other_ops}[metric])
+
+    return total
+
+
+def check_totals(total: Totals, budgets: Budgets) -> list[BudgetCheck]:
+    """The total limits and the minimum reduction of ``budgets``."""
+    checks: list[BudgetCheck] = []
+    for column, limits in budgets.totals.items():
+        for metric, limit in limits.items():
+            checks.append(BudgetCheck("total", column, metric, limit, total(column, metric)))
+    for metric, percent in budgets.min_reduction.items():
+        standard, separable = total("standard", metric), total("separable", metric)
+        reduction = None if not standard or separable is None else (1 - separable / standard) * 100
+        checks.append(BudgetCheck("total", "reduction", metric, percent, reduction, minimum=True))
+    return checks
 
 
 def check_budgets(stack: StackResult, budgets: Budgets) -> list[BudgetCheck]:
     """Every limit of ``budgets`` against ``stack``: totals, each layer, and the minimum reduction."""
-    checks: list[BudgetCheck] = []
-    for column, limits in budgets.totals.items():
-        for metric, limit in limits.items():
-            checks.append(BudgetCheck("total", column, metric, limit, _total(stack, column, metric)))
+    checks = [ch for ch in check_totals(stack_totals(stack), budgets) if not ch.minimum]
     for column, limits in budgets.per_layer.items():
         for layer in stack.layers:
             for metric, limit in limits.items():
                 actual = _measure(layer.column(column), layer.latency.get(column), metric)
                 checks.append(BudgetCheck(layer.name, column, metric, limit, actual))
-    for metric, percent in budgets.min_reduction.items():
-        reduction = (1 - stack.ratio(metric)) * 100
-        checks.append(BudgetCheck("total", "reduction", metric, percent, reduction, minimum=True))
+    checks += [ch for ch in check_totals(stack_totals(stack), budgets) if ch.minimum]
     return checks
 
 
@@ -75,6 +109,9 @@ def baseline_totals(document: Mapping[str, Any], source: str) -> dict[str, dict[
     out: dict[str, dict[str, dict[str, float]]] = {}
     for entry in configs:
         try:
+            if isinstance(entry.get("model"), Mapping):  # a model config: its totals sit beside the model
+                out[entry["name"]] = {column: _flat_totals(entry["totals"][column]) for column in COLUMNS}
+                continue
             points = entry["points"]
             if len(points) != 1:
                 continue  # sweeps have no single total to hold
@@ -91,16 +128,14 @@ def _flat_totals(column: Mapping[str, Any]) -> dict[str, float]:
     return values
 
 
-def compare_baseline(name: str, stack: StackResult, old: Mapping[str, Mapping[str, float]]) -> list[Delta]:
-    """Every total of ``stack`` against the baseline's totals for the same config."""
+def compare_baseline(name: str, total: Totals, old: Mapping[str, Mapping[str, float]]) -> list[Delta]:
+    """Every total now against the baseline's totals for the same config."""
     deltas: list[Delta] = []
     for column in COLUMNS:
         before = old.get(column, {})
-        now = {m: float(stack.total(column, m)) for m in ("params", "macs", "elementwise_ops")}
-        if column in stack.latency:
-            now["latency_ms"] = stack.latency[column].median_ms
-        for metric, value in now.items():
-            if metric in before:
+        for metric in ("params", "macs", "elementwise_ops", "latency_ms"):
+            value = total(column, metric)
+            if metric in before and value is not None:
                 deltas.append(Delta(name, column, metric, before[metric], value, metric in GATED_METRICS))
     return deltas
 

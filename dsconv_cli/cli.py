@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from dsconv_cli import __version__, render, runner, tables
+from dsconv_cli import __version__, render, runner
 from dsconv_cli import options as opt
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, SpecError
 from dsconv_cli.files import check_output_path, write_atomic
@@ -196,11 +196,7 @@ def report_command(
                           max_points)  # fmt: skip
     results, broken = runner.run_config_files(_expand(files), options)
     if results:
-        rendered = render.render_configs(results, output_format, options.max_increase)
-        if output_format is OutputFormat.TABLE and len(results) > 1:
-            assert isinstance(rendered, list)
-            rendered.append(tables.rich_table(render.summary_table(results), title="summary"))
-        _emit(rendered, output)
+        _emit(render.render_configs(results, output_format, options.max_increase), output)
     for message in broken:
         error_line(message)
     if broken:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from dsconv_cli.errors import ConfigError, SpecError
 from dsconv_cli.kinds import ALL_FIELDS, KINDS
+from dsconv_cli.parse import parse_convert_rule
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
     DEFAULT_MAX_POINTS,
@@ -48,6 +50,14 @@ def _int_list(minimum: int, example: str) -> Any:
         return list(items)
 
     return BeforeValidator(convert)
+
+
+def _shape_list(value: Any) -> Any:
+    """``[1, 3, 224, 224]`` or ``[[1, 3, 224, 224], [1, 10]]`` -> a list of shapes."""
+    one = _int_list(0, "[1, 3, 224, 224] or a list of such shapes").func
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        return [one(v) for v in value]
+    return [one(value)]
 
 
 def _padding(value: Any) -> Any:
@@ -119,8 +129,21 @@ class BudgetsModel(_Strict):
     min_reduction: Reduction | None = None
 
 
+class ModelSection(_Strict):
+    """A whole PyTorch model, analysed as ``dsconv analyze`` does; budgets hold its totals."""
+
+    target: str = Field(description="MODULE:ATTR or FILE.py:ATTR (a relative FILE is found beside the config).")
+    kwargs: dict[str, Any] | None = Field(None, description="Passed to the class or factory.")
+    input_shape: Annotated[list[list[int]], BeforeValidator(_shape_list)] = Field(
+        description="One forward input, [1, 3, 224, 224], or a list of them for several."
+    )
+    convert: str = Field("all", description="Which candidates the separable column converts: all, top:N or "
+                         "min-saving:PCT.")  # fmt: skip
+
+
 class ConfigModel(_Strict):
-    """A dsconv config: an input, optional defaults, layers in order, an optional sweep and budgets."""
+    """A dsconv config: an input, optional defaults, layers in order, an optional sweep and budgets;
+    or a whole model and budgets."""
 
     name: str | None = None
     description: str | None = None
@@ -128,7 +151,8 @@ class ConfigModel(_Strict):
         None, description="N, C, *spatial; default: 1, first layer's in_channels, 50, 129."
     )
     defaults: LayerFields = Field(LayerFields(), description="Applied to every layer.")
-    layers: list[LayerModel] = Field(min_length=1)
+    layers: list[LayerModel] | None = Field(None, min_length=1, description="The layers, in order.")
+    model: ModelSection | None = Field(None, description="A whole PyTorch model instead of layers.")
     sweep: dict[str, list[Any]] | None = Field(
         None, description="A grid over layer fields, e.g. {out_channels: [32, 64], kernel_size: [3, 5]}."
     )
@@ -140,10 +164,21 @@ def json_schema() -> dict[str, Any]:
     schema = ConfigModel.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "dsconv config"
+    schema["oneOf"] = [{"required": ["layers"]}, {"required": ["model"]}]  # a stack of layers or a whole model
     return schema
 
 
 # --- plain results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """A config's ``model:`` section, its FILE.py resolved against the config's folder."""
+
+    target: str
+    kwargs: dict[str, Any]
+    input_shapes: tuple[tuple[int, ...], ...]
+    convert: str
 
 
 @dataclass(frozen=True)
@@ -155,6 +190,7 @@ class Config:
     sweep: dict[str, list[Any]] = field(default_factory=dict)
     budgets: Budgets = field(default_factory=Budgets)
     lines: dict[str, int] = field(default_factory=dict)
+    model: ModelTarget | None = None  # a whole model instead of layers
 
     @property
     def point_count(self) -> int:
@@ -216,11 +252,13 @@ def parse(text: str, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         kind = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ConfigError(f"{source}: expected a mapping with input_shape and layers, got {kind}")
+    problems: list[str] = []
+    if "layers" not in data and "model" not in data:
+        problems.append(f"{source}: layers: required (or model, for a whole PyTorch model)")
     try:
         model = ConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(*[_describe(err, source, lines) for err in exc.errors()]) from None
-    problems: list[str] = []
+        raise ConfigError(*problems, *[_describe(err, source, lines) for err in exc.errors()]) from None
     config = _convert(model, source, lines, problems)
     if problems:
         raise ConfigError(*problems)
@@ -239,6 +277,16 @@ def locate(source: str, lines: dict[str, int], path: str) -> str:
 def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: list[str]) -> Config:
     def at(path: str) -> str:
         return locate(source, lines, path)
+
+    if model.layers is None and model.model is None:
+        return Config(source, model.name or Path(source).stem, (), ())  # reported as required
+    if model.layers is not None and model.model is not None:
+        problems.append(f"{locate(source, lines, 'model')}: model: give layers (a stack of layers) or model "
+                        "(a whole PyTorch model), not both")  # fmt: skip
+        return Config(source, model.name or Path(source).stem, (), ())
+    if model.model is not None:
+        return _model_config(model, model.model, source, lines, problems)
+    assert model.layers is not None
 
     defaults = model.defaults.model_dump(exclude_none=True)
     decls: list[LayerDecl] = []
@@ -273,6 +321,32 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
         budgets=_budgets(model.budgets),
         lines=lines,
     )
+
+
+def _model_config(
+    model: ConfigModel, section: ModelSection, source: str, lines: dict[str, int], problems: list[str]
+) -> Config:
+    """A config that names a model: only the model, a name, a description and total budgets apply."""
+    for key in ("input_shape", "sweep"):
+        if getattr(model, key) is not None:
+            problems.append(f"{locate(source, lines, key)}: {key}: not used with model (the model section has "
+                            "its own input_shape)")  # fmt: skip
+    if model.defaults.model_dump(exclude_none=True):
+        problems.append(f"{locate(source, lines, 'defaults')}: defaults: not used with model")
+    if model.budgets is not None and model.budgets.per_layer is not None:
+        problems.append(f"{locate(source, lines, 'budgets.per_layer')}: budgets.per_layer: applies to layer "
+                        "configs; a model config holds totals (standard: as it is, separable: converted)")  # fmt: skip
+    try:
+        parse_convert_rule(section.convert)
+    except SpecError as error:
+        problems.append(f"{locate(source, lines, 'model.convert')}: {error.labelled('model.convert')}")
+    module, sep, attr = section.target.rpartition(":")
+    if sep and module.endswith(".py") and not Path(module).is_absolute():
+        module = os.path.normpath(Path(source).parent / module)
+    target = ModelTarget(f"{module}{sep}{attr}", dict(section.kwargs or {}),
+                         tuple(tuple(s) for s in section.input_shape), section.convert)  # fmt: skip
+    return Config(source, model.name or Path(source).stem, target.input_shapes[0], (),
+                  budgets=_budgets(model.budgets), lines=lines, model=target)  # fmt: skip
 
 
 def _input_shape(model: ConfigModel, decls: Sequence[LayerDecl], at: Any, problems: list[str]) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ from dsconv_cli import budgets, kinds
 from dsconv_cli.config import Config, override
 from dsconv_cli.errors import ConfigError, LayerError
 from dsconv_cli.formatting import point_label
-from dsconv_cli.results import BudgetCheck, ConfigReport, Delta, StackResult
+from dsconv_cli.results import BudgetCheck, ConfigReport, Delta, ModelAnalysis, StackResult
 from dsconv_cli.spec import DEFAULT_MAX_POINTS
 
 StackStep = Callable[[StackResult], StackResult]
@@ -66,15 +66,8 @@ def evaluate(
             failures.extend(cross_check(stack))
     failures.extend(budgets.describe_failure(ch, config.name) for ch in checks if not ch.ok)
     deltas: list[Delta] = []
-    if baseline is not None and not config.sweep:
-        old = baseline.get(config.name)
-        if old is not None:
-            deltas = budgets.compare_baseline(config.name, stacks[0], old)
-        for d in budgets.growth_failures(deltas, max_increase):
-            failures.append(
-                f"{config.name}: total {d.column} {d.metric} grew {d.change_pct:+.1f}% "
-                f"({int(d.old):,} -> {int(d.new):,}), over --max-increase {max_increase:g}%"
-            )
+    if not config.sweep:
+        deltas = _against_baseline(config, budgets.stack_totals(stacks[0]), baseline, max_increase, failures)
     return ConfigReport(
         name=config.name,
         path=config.path,
@@ -84,3 +77,42 @@ def evaluate(
         deltas=tuple(deltas),
         failures=tuple(failures),
     )
+
+
+def evaluate_model(
+    config: Config,
+    analysis: ModelAnalysis,
+    *,
+    baseline: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    max_increase: float | None = None,
+) -> ConfigReport:
+    """Budgets and the baseline against a model config's analysis (standard: the model as it is,
+    separable: with the config's conversion applied)."""
+    total = budgets.model_totals(analysis)
+    checks = budgets.check_totals(total, config.budgets)
+    failures = [budgets.describe_failure(ch, config.name) for ch in checks if not ch.ok]
+    failures += [f"{config.name}: cross-check failed: {what}: dsconv {ours:,} vs {theirs:,}"
+                 for what, ours, theirs in analysis.failed_checks]  # fmt: skip
+    deltas = _against_baseline(config, total, baseline, max_increase, failures)
+    return ConfigReport(config.name, config.path, (), budgets=tuple(checks), deltas=tuple(deltas),
+                        failures=tuple(failures), model=analysis)  # fmt: skip
+
+
+def _against_baseline(
+    config: Config,
+    total: budgets.Totals,
+    baseline: Mapping[str, Mapping[str, Mapping[str, float]]] | None,
+    max_increase: float | None,
+    failures: list[str],
+) -> list[Delta]:
+    """Deltas against the baseline's totals for this config; growth over ``max_increase`` is a failure."""
+    old = baseline.get(config.name) if baseline is not None else None
+    if old is None:
+        return []
+    deltas = budgets.compare_baseline(config.name, total, old)
+    for d in budgets.growth_failures(deltas, max_increase):
+        failures.append(
+            f"{config.name}: total {d.column} {d.metric} grew {d.change_pct:+.1f}% "
+            f"({int(d.old):,} -> {int(d.new):,}), over --max-increase {max_increase:g}%"
+        )
+    return deltas

@@ -295,12 +295,17 @@ def delta_dict(delta: Delta) -> dict[str, Any]:
     }
 
 
+CONFIG_MODEL_DEPTH = 1  # a model config's report shows the model's top-level modules
+
+
 def config_dict(r: ConfigReport) -> dict[str, Any]:
+    model = {"model": model_dict(r.model), "totals": model_config_totals(r.model)} if r.model is not None else {}
     return {
         "name": r.name,
         "file": r.path,
         "sweep": r.sweep or None,
         "points": [stack_dict(stack) for stack in r.stacks],
+        **model,
         "budgets": [budget_dict(b) for b in r.budgets],
         "baseline": [delta_dict(d) for d in r.deltas],
         "failures": list(r.failures),
@@ -311,7 +316,10 @@ def config_dict(r: ConfigReport) -> dict[str, Any]:
 def config_markdown(r: ConfigReport, max_increase: float | None = None) -> str:
     """A CI job summary: headings, tables and a pass/fail line."""
     parts = [f"## {r.name}", "", f"`{r.path}`", ""]
-    if r.sweep:
+    if r.model is not None:
+        parts += [f"Model `{r.model.target}` on {', '.join(fmt_shape(s) for s in r.model.input_shapes)}", "",
+                  *_model_parts(r.model, CONFIG_MODEL_DEPTH), ""]  # fmt: skip
+    elif r.sweep:
         parts += [markdown_table(*sweep_table(r.stacks, list(r.sweep))), ""]
     else:
         (stack,) = r.stacks
@@ -447,9 +455,28 @@ def model_csv(a: ModelAnalysis) -> str:
 
 
 def model_markdown(a: ModelAnalysis, depth: int | None) -> str:
-    parts = [f"## {a.target} on {', '.join(fmt_shape(s) for s in a.input_shapes)}", "",
-             markdown_table(*model_table(a, depth)), ""]  # fmt: skip
+    parts = [f"## {a.target} on {', '.join(fmt_shape(s) for s in a.input_shapes)}", "", *_model_parts(a, depth)]
+    return "\n".join(parts) + "\n"
+
+
+def _model_parts(a: ModelAnalysis, depth: int | None) -> list[str]:
+    parts = [markdown_table(*model_table(a, depth)), ""]
     if a.candidates:
         parts += ["### Conversion candidates", "", markdown_table(*advisor_table(a)), ""]
-    parts += [f"- {line}" for line in model_summary(a)]
-    return "\n".join(parts) + "\n"
+    return parts + [f"- {line}" for line in model_summary(a)]
+
+
+def model_config_totals(a: ModelAnalysis) -> dict[str, dict[str, Any]]:
+    """A model config's totals in the columns of layer configs: standard as it is, separable converted."""
+    out: dict[str, dict[str, Any]] = {}
+    for column, counted, latency in (("standard", a.totals, a.latency.get("original")),
+                                     ("separable", a.converted, a.latency.get("converted"))):  # fmt: skip
+        if counted is None:
+            continue
+        out[column] = {
+            "params": counted.params, "macs": counted.macs, "flops": 2 * counted.macs,
+            "elementwise_ops": counted.other_ops, "output_shapes": _shape_lists(counted.output_shapes),
+        }  # fmt: skip
+        if latency is not None:
+            out[column]["latency"] = latency_dict(latency)
+    return out

@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode, flop_registry
 from dsconv_cli import counting
 from dsconv_cli.builder import torch_dtype
 from dsconv_cli.errors import CheckFailed, DsconvError, MemoryLimitError, SpecError
+from dsconv_cli.parse import parse_convert_rule
 from dsconv_cli.results import Candidate, ConvCall, ModelAnalysis, ModelRow, ModelTotals, OpCount
 from dsconv_cli.spec import ConvLayer, Device, DType, PaddingMode
 
@@ -444,23 +445,12 @@ def advise(calls: Sequence[ConvCall], rows: Sequence[ModelRow]) -> tuple[list[Ca
 
 def choose(candidates: Sequence[Candidate], rule: str) -> list[Candidate]:
     """``all``, ``top:N`` or ``min-saving:PCT`` (percent of that conv's MACs saved)."""
-    kind, _, value = rule.partition(":")
-    if rule == "all":
-        return list(candidates)
-    try:
-        if kind == "top" and value:
-            n = int(value)
-            if n < 1:
-                raise ValueError
-            return list(candidates[:n])
-        if kind == "min-saving" and value:
-            pct = float(value.rstrip("%"))
-            if not 0 <= pct <= 100 or math.isnan(pct):
-                raise ValueError
-            return [c for c in candidates if c.macs and 100 * c.macs_saved / c.macs >= pct]
-    except ValueError:
-        pass
-    raise SpecError("convert", rule, "expected all, top:N (N >= 1) or min-saving:PCT (0-100), e.g. top:3")
+    kind, value = parse_convert_rule(rule)
+    if kind == "top":
+        return list(candidates[: int(value)])
+    if kind == "min-saving":
+        return [c for c in candidates if c.macs and 100 * c.macs_saved / c.macs >= value]
+    return list(candidates)
 
 
 def convert(model: nn.Module, chosen: Sequence[Candidate]) -> nn.Module:

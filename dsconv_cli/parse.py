@@ -75,3 +75,20 @@ def parse_input_shape(text: str | None, batch: int | None) -> tuple[int, ...] | 
     shape = parse_ints("input_shape", text)
     validate_input_shape(shape)
     return (batch, *shape[1:]) if batch is not None else shape
+
+
+def parse_convert_rule(rule: str) -> tuple[str, float]:
+    """``all``, ``top:N`` or ``min-saving:PCT`` -> (kind, N or PCT; 0 for all)."""
+    kind, _, value = rule.partition(":")
+    if rule == "all":
+        return "all", 0
+    try:
+        if kind == "top" and value and int(value) >= 1:
+            return "top", int(value)
+        if kind == "min-saving" and value:
+            pct = float(value.rstrip("%"))
+            if 0 <= pct <= 100:  # also refuses nan
+                return "min-saving", pct
+    except ValueError:
+        pass
+    raise SpecError("convert", rule, "expected all, top:N (N >= 1) or min-saving:PCT (0-100), e.g. top:3")

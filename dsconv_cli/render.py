@@ -52,12 +52,17 @@ def render_configs(results: Sequence[ConfigReport], fmt: OutputFormat, max_incre
     out: list[RenderableType] = []
     for r in results:
         out.extend(config_view(r, max_increase))
+    if len(results) > 1:
+        out.append(tables.rich_table(rows.summary_table(results), title="summary"))
     return out
 
 
 def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableType]:
     parts: list[RenderableType] = []
-    if r.sweep:
+    if r.model is not None:
+        parts.append(Text(f"{r.name} ({r.path})", style="bold"))
+        parts.extend(_model_view(r.model, export.CONFIG_MODEL_DEPTH))
+    elif r.sweep:
         keys = list(r.sweep)
         headers, body = rows.sweep_table(r.stacks, keys, exact=False)
         title = f"{r.name}: {len(r.stacks)} sweep points ({r.path})"
@@ -109,26 +114,6 @@ def sweep_picture(r: ConfigReport, keys: list[str]) -> RenderableType:
     return tables.bars("MAC ratio (separable / standard)", labels, ratios)
 
 
-def summary_table(results: Sequence[ConfigReport]) -> rows.MetricTable:
-    """The closing summary of ``dsconv report``: a row per config."""
-    headers = ["config", "points", "std params", "sep params", "std MACs", "sep MACs", "budgets", "verdict"]
-    body = []
-    for r in results:
-        first = r.stacks[0]
-        sweep = len(r.stacks) > 1
-        body.append([
-            r.name,
-            str(len(r.stacks)),
-            "-" if sweep else formatting.fmt_si(first.total("standard", "params")),
-            "-" if sweep else formatting.fmt_si(first.total("separable", "params")),
-            "-" if sweep else formatting.fmt_si(first.total("standard", "macs")),
-            "-" if sweep else formatting.fmt_si(first.total("separable", "macs")),
-            f"{sum(b.ok for b in r.budgets)}/{len(r.budgets)}",
-            "pass" if r.ok else "FAIL",
-        ])  # fmt: skip
-    return formatting.stacked_headers(headers), body
-
-
 @contextmanager
 def progress_bar(console: Console, total: int) -> Iterator[Callable[[str], None]]:
     """A transient Rich progress bar on stderr (silent when stderr is not a terminal)."""
@@ -172,6 +157,10 @@ def render_model(a: ModelAnalysis, fmt: OutputFormat, depth: int | None) -> Rend
         return export.model_csv(a)
     if fmt is OutputFormat.MARKDOWN:
         return export.model_markdown(a, depth)
+    return _model_view(a, depth)
+
+
+def _model_view(a: ModelAnalysis, depth: int | None) -> list[RenderableType]:
     title = f"{a.target} on {', '.join(formatting.fmt_shape(s) for s in a.input_shapes)} (counted on {a.counted_on})"
     parts: list[RenderableType] = [tables.rich_table(rows.model_table(a, depth), title=title)]
     if a.candidates:

@@ -342,6 +342,7 @@ class ConfigReport:
     budgets: tuple[BudgetCheck, ...] = ()
     deltas: tuple[Delta, ...] = ()
     failures: tuple[str, ...] = ()  # one line per failed budget, growth or cross-check
+    model: ModelAnalysis | None = None  # a config that names a whole model (then ``stacks`` is empty)
 
     @property
     def ok(self) -> bool:

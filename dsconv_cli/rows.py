@@ -225,9 +225,33 @@ def baseline_table(deltas: Sequence[Delta], max_increase: float | None) -> Metri
     return headers, body
 
 
+def _model_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
+    """A model config: a row per conversion candidate, then the model's totals (separable: converted)."""
+    a = r.model
+    assert a is not None
+    out: list[dict[str, Any]] = []
+    for c in a.candidates:
+        out.append({
+            "config": r.name, "point": "", "layer": c.path, "kind": "candidate", "output_shape": "",
+            "standard_params": c.params, "separable_params": c.separable_params, "standard_macs": c.macs,
+            "separable_macs": c.separable_macs, "standard_median_ms": "", "separable_median_ms": "",
+        })  # fmt: skip
+    converted = a.converted
+    original, after = a.latency.get("original"), a.latency.get("converted")
+    out.append({
+        "config": r.name, "point": "", "layer": "total", "kind": "model",
+        "output_shape": " ".join("x".join(map(str, s)) for s in a.totals.output_shapes),
+        "standard_params": a.totals.params, "separable_params": converted.params if converted else "",
+        "standard_macs": a.totals.macs, "separable_macs": converted.macs if converted else "",
+        "standard_median_ms": original.median_ms if original else "",
+        "separable_median_ms": after.median_ms if after else "",
+    })  # fmt: skip
+    return out
+
+
 def config_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
     """A row per layer and sweep point (plus the point's total)."""
-    rows = []
+    rows = _model_csv_rows(r) if r.model is not None else []
     for stack in r.stacks:
         entries: list[tuple[str, str, Any]] = [(layer.name, layer.kind.value, layer) for layer in stack.layers]
         for name, kind, layer in [*entries, ("total", "", None)]:
@@ -378,6 +402,7 @@ TITLES: dict[str, str] = {
     "stage": "stage", "quantity": "quantity", "reference": "reference", "dsconv": "dsconv",
     "reference_value": "reference value",
     # whole models and the conversion advisor
+    "config": "config", "points": "points", "budgets": "budgets",
     "module": "module", "type": "type", "share": "share", "conv": "conv",
     "to_params": "→ params", "to_macs": "→ MACs", "macs_saved": "MACs saved", "theoretical_ratio": "theory",
 }  # fmt: skip
@@ -547,3 +572,23 @@ def model_summary(a: ModelAnalysis) -> list[str]:
     lines += [f"note: {n}" for n in a.notes]
     lines += [f"check failed: {w}: dsconv {d:,} vs {r:,}" for w, d, r in a.failed_checks]
     return lines
+
+
+def summary_table(results: Sequence[ConfigReport]) -> MetricTable:
+    """The closing summary of ``dsconv report``: a row per config (a model's separable column: converted)."""
+    headers = titles("config", "points", *PARAMS_MACS, "budgets", "verdict")
+    body = []
+    for r in results:
+        if r.model is not None:
+            a, converted = r.model, r.model.converted
+            values: list[int | None] = [a.totals.params, converted.params if converted else None, a.totals.macs,
+                                        converted.macs if converted else None]  # fmt: skip
+            points = "model"
+        else:
+            first, points = r.stacks[0], str(len(r.stacks))
+            single = len(r.stacks) == 1
+            values = [first.total(c, m) if single else None for m in ("params", "macs") for c in COLUMNS]
+        cells = ["-" if v is None else fmt_si(v) for v in values]
+        body.append([r.name, points, *cells, f"{sum(b.ok for b in r.budgets)}/{len(r.budgets)}",
+                     "pass" if r.ok else "FAIL"])  # fmt: skip
+    return stacked_headers(headers), body

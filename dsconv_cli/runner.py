@@ -153,6 +153,8 @@ def run_config(
 ) -> ConfigReport:
     from dsconv_cli.evaluate import count_config, evaluate
 
+    if cfg.model is not None:
+        return run_model_config(cfg, options, baseline=baseline)
     stacks = count_config(cfg, overrides=overrides, input_shape=input_shape, max_points=options.max_points)
     time_stack = None
     if options.bench:
@@ -162,6 +164,23 @@ def run_config(
         cfg, stacks, time_stack=time_stack, cross_check=cross_check, baseline=baseline,
         max_increase=options.max_increase,
     )  # fmt: skip
+
+
+def run_model_config(cfg: Config, options: RunOptions, *, baseline: dict[str, Any] | None = None) -> ConfigReport:
+    """A config naming a whole model: analysed (and converted by its rule), then budgets and the baseline."""
+    from dsconv_cli import model
+    from dsconv_cli.evaluate import evaluate_model
+
+    assert cfg.model is not None
+    try:
+        analysis = model.analyze(
+            cfg.model.target, list(cfg.model.input_shapes), kwargs=cfg.model.kwargs, dtype=options.dtype,
+            convert_rule=cfg.model.convert, verify=options.verify, max_memory=options.max_memory,
+            bench=options.bench, device=options.device, threads=options.threads, min_time=options.min_time,
+        )  # fmt: skip
+    except model.TargetError as error:
+        raise ConfigError(f"{cfg.where('model.target')}: model.target {error}") from None
+    return evaluate_model(cfg, analysis, baseline=baseline, max_increase=options.max_increase)
 
 
 MAX_TIMED_POINTS = 64
@@ -368,6 +387,11 @@ def compare_config(
     options: RunOptions,
 ) -> ConfigReport:
     """One config, with layer values overriding a single-layer config's and an optional input shape."""
+    if cfg.model is not None and (layer or input_shape is not None or batch is not None):
+        given = [*("--" + k.replace("_", "-") for k in layer), *(["--input-shape"] if input_shape else []),
+                 *(["--batch"] if batch is not None else [])]  # fmt: skip
+        raise ConfigError(f"{cfg.path}: {', '.join(given)} override layer configs; this one names a model, "
+                          "whose input_shape is set in its model section")  # fmt: skip
     if layer and len(cfg.layers) != 1:
         raise ConfigError(
             f"{cfg.path}: layer flags ({', '.join('--' + k.replace('_', '-') for k in layer)}) override "

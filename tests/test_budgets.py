@@ -57,7 +57,7 @@ def test_baseline_growth_fails_over_max_increase() -> None:
         "standard": {"params": 4_608.0, "macs": 29_721_600.0},
         "separable": {"params": 500.0, "macs": 4_231_200.0},
     }
-    deltas = budgets.compare_baseline("seed", stack, old)
+    deltas = budgets.compare_baseline("seed", budgets.stack_totals(stack), old)
     sep_params = next(d for d in deltas if d.column == "separable" and d.metric == "params")
     assert sep_params.change_pct == pytest.approx((656 - 500) / 500 * 100)  # +31.2%
     assert [(d.column, d.metric) for d in budgets.growth_failures(deltas, 10)] == [("separable", "params")]

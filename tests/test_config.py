@@ -130,9 +130,9 @@ def test_grid_too_large_is_refused_unless_allowed() -> None:
           "groups, in_channels, kernel_size, kind, multiplier, name, norm, out_channels, out_features, "
           "output_padding, padding, placement, repeat, stride, transposed"]),
         ("input_shape: [1, 16, 8, 8]\nlayer:\n  - out_channels: 8\n",
-         ["c.yaml: layers: required",
+         ["c.yaml: layers: required (or model, for a whole PyTorch model)",
           "c.yaml:2: layer: unknown key; did you mean layers? valid: budgets, defaults, description, input_shape, "
-          "layers, name, sweep"]),
+          "layers, model, name, sweep"]),
         ("input_shape: [1, 16, 8, 8]\nlayers:\n  - out_channels: 0\n    kernel_size: [3, x]\n    act: gelu\n",
          ["c.yaml:3: layers[0].out_channels 0: Input should be greater than or equal to 1",
           "c.yaml:4: layers[0].kernel_size [3, x]: expected a positive integer or a list of them, e.g. 3 or [3, 5]",
@@ -183,7 +183,8 @@ def test_stacks_that_do_not_chain_name_layer_and_shapes(text: str, expected: str
 def test_json_schema_describes_the_format() -> None:
     schema = config.json_schema()
     assert schema["title"] == "dsconv config"
-    assert "layers" in schema["required"]
+    assert schema["oneOf"] == [{"required": ["layers"]}, {"required": ["model"]}]
+    assert {"target", "input_shape"} <= set(schema["$defs"]["ModelSection"]["required"])
     layer = schema["$defs"]["LayerModel"]
     assert {"kernel_size", "out_channels", "kind", "repeat"} <= set(layer["properties"])
     assert layer["additionalProperties"] is False
