@@ -51,6 +51,7 @@ def compare(
     groups: int | None = None,
     multiplier: int | None = None,
     bias: bool | None = None,
+    depthwise_bias: bool | None = None,
     transposed: bool | None = None,
     output_padding: IntOrSeq | None = None,
     norm: Norm | str | None = None,
@@ -82,7 +83,8 @@ def compare(
     options.check()
     layer = _layer(
         in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
-        dilation=dilation, groups=groups, multiplier=multiplier, bias=bias, transposed=transposed,
+        dilation=dilation, groups=groups, multiplier=multiplier, bias=bias, depthwise_bias=depthwise_bias,
+        transposed=transposed,
         output_padding=output_padding, norm=norm, act=act, placement=placement,
     )  # fmt: skip
     shape = parse_input_shape(_text(input_shape), batches[0] if batches else None)
@@ -101,6 +103,7 @@ def count(
     groups: int | None = None,
     multiplier: int | None = None,
     bias: bool | None = None,
+    depthwise_bias: bool | None = None,
     transposed: bool | None = None,
     output_padding: IntOrSeq | None = None,
     norm: Norm | str | None = None,
@@ -111,7 +114,8 @@ def count(
     """Exact params, MACs and shapes of one layer and its separable pair: no timing, no torch."""
     return compare(
         in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
-        dilation=dilation, groups=groups, multiplier=multiplier, bias=bias, transposed=transposed,
+        dilation=dilation, groups=groups, multiplier=multiplier, bias=bias, depthwise_bias=depthwise_bias,
+        transposed=transposed,
         output_padding=output_padding, norm=norm, act=act, placement=placement, input_shape=input_shape, bench=False,
     )  # fmt: skip
 

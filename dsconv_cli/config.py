@@ -90,6 +90,7 @@ class LayerFields(_Strict):
     groups: Positive | None = Field(None, description="Groups of the standard conv.")
     multiplier: Positive | None = Field(None, description="Depth multiplier of the depthwise stage.")
     bias: bool | None = None
+    depthwise_bias: bool | None = Field(None, description="Bias on the depthwise stage (default: as bias).")
     transposed: bool | None = None
     output_padding: NonNegTuple | None = None
     norm: Norm | None = None

@@ -79,6 +79,7 @@ def spec_dict(spec: ConvSpec) -> dict[str, Any]:
         "groups": spec.groups,
         "multiplier": spec.multiplier,
         "bias": spec.bias,
+        "depthwise_bias": spec.bias if spec.depthwise_bias is None else spec.depthwise_bias,
         "transposed": spec.transposed,
         "output_padding": list(spec.output_padding),
         "norm": spec.norm.value,

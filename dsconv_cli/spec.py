@@ -120,6 +120,11 @@ LAYER_FIELDS: tuple[LayerField, ...] = (
     LayerField("groups", "Groups of the standard conv (default: 1).", int),
     LayerField("multiplier", "Depth multiplier of the depthwise stage (default: 1).", int),
     LayerField("bias", "Bias on every conv (default: no bias).", bool),
+    LayerField(
+        "depthwise_bias",
+        "Bias on the depthwise stage (default: as --bias; off is how analyze converts a biased conv).",
+        bool,
+    ),  # fmt: skip
     LayerField("transposed", "Transposed convs, ConvTranspose*d (default: no).", bool),
     LayerField("output_padding", "Output padding of transposed convs: 0 or 0,1 (default: 0).", str, text="ints"),
     LayerField("norm", "Normalisation after convs (default: none).", Norm),
@@ -186,6 +191,7 @@ class ConvSpec:
     groups: int = 1
     multiplier: int = 1
     bias: bool = False
+    depthwise_bias: bool | None = None  # None: as bias
     transposed: bool = False
     output_padding: tuple[int, ...] = ()
     norm: Norm = Norm.NONE
@@ -223,7 +229,7 @@ class ConvSpec:
             self.padding,
             self.dilation,
             self.in_channels,
-            self.bias,
+            self.bias if self.depthwise_bias is None else self.depthwise_bias,
             self.transposed,
             self.output_padding,
         )
@@ -338,6 +344,7 @@ def resolve_spec(
     groups: int = 1,
     multiplier: int = 1,
     bias: bool = False,
+    depthwise_bias: bool | None = None,
     transposed: bool = False,
     output_padding: IntOrTuple = 0,
     norm: Norm | str = Norm.NONE,
@@ -378,6 +385,7 @@ def resolve_spec(
         groups=groups,
         multiplier=multiplier,
         bias=bias,
+        depthwise_bias=depthwise_bias,
         transposed=transposed,
         output_padding=op,
         norm=_choice("norm", Norm, norm),

@@ -126,7 +126,8 @@ def test_grid_too_large_is_refused_unless_allowed() -> None:
         ("- 1\n- 2\n", ["c.yaml: expected a mapping with input_shape and layers, got a list"]),
         ("", ["c.yaml: expected a mapping with input_shape and layers, got an empty file"]),
         ("input_shape: [1, 16, 8, 8]\nlayers:\n  - out_channels: 8\n    kernal_size: 3\n",
-         ["c.yaml:4: layers[0].kernal_size: unknown key; did you mean kernel_size? valid: act, bias, dilation, "
+         ["c.yaml:4: layers[0].kernal_size: unknown key; did you mean kernel_size? valid: act, bias, depthwise_bias, "
+          "dilation, "
           "groups, in_channels, kernel_size, kind, multiplier, name, norm, out_channels, out_features, "
           "output_padding, padding, placement, repeat, stride, transposed"]),
         ("input_shape: [1, 16, 8, 8]\nlayer:\n  - out_channels: 8\n",
@@ -142,7 +143,8 @@ def test_grid_too_large_is_refused_unless_allowed() -> None:
         ("input_shape: [1, 16, 8, 8]\nlayers:\n  - kernel_size: 3\n",
          ["c.yaml:3: layers[0].out_channels: required for compare layers"]),
         ("input_shape: [1, 16, 8, 8]\nlayers: [{out_channels: 4}]\nsweep:\n  out_chanels: [1, 2]\n  stride: []\n",
-         ["c.yaml:4: sweep.out_chanels: not a layer field; did you mean out_channels? valid: act, bias, dilation, "
+         ["c.yaml:4: sweep.out_chanels: not a layer field; did you mean out_channels? valid: act, bias, "
+          "depthwise_bias, dilation, "
           "groups, in_channels, kernel_size, multiplier, norm, out_channels, out_features, output_padding, "
           "padding, placement, stride, transposed",
           "c.yaml:5: sweep.stride: the grid is empty; give at least one value"]),

@@ -121,7 +121,7 @@ def layer_specs(draw: st.DrawFn) -> tuple[ConvSpec, tuple[int, ...]]:
     spec = resolve_spec(
         rank=rank, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel, stride=stride,
         padding=padding, dilation=dilation, groups=groups, multiplier=draw(st.integers(1, 2)),
-        bias=draw(st.booleans()), transposed=transposed, output_padding=output_padding,
+        bias=draw(st.booleans()), depthwise_bias=draw(st.sampled_from([None, True, False])), transposed=transposed, output_padding=output_padding,
         norm=draw(st.sampled_from(["none", "batch"])),
         act=draw(st.sampled_from(["none", "relu", "prelu", "silu"])),
         placement=draw(st.sampled_from(["classic", "mobilenet"])),
