@@ -225,6 +225,7 @@ def analyze(
     kwargs: opt.KwargsOpt = None,
     depth: opt.DepthOpt = None,
     convert: opt.ConvertOpt = None,
+    emit_config: opt.EmitConfigOpt = None,
     output_format: opt.FormatOpt = OutputFormat.TABLE,
     output: opt.OutputOpt = None,
     verify: opt.VerifyOpt = False,
@@ -245,6 +246,7 @@ def analyze(
     from dsconv_cli import model
 
     check_output_path(output)
+    check_output_path(emit_config, "emit_config")
     if depth is not None and depth < 0:
         raise SpecError("depth", depth, "must be 0 (the model alone) or more")
     shapes = [parse_ints("input_shape", text) for text in input_shape]
@@ -261,6 +263,11 @@ def analyze(
             traceback.print_exc()
         raise
     _emit(render.render_model(result, output_format, depth), output)
+    if emit_config is not None and result.candidates:
+        write_atomic(emit_config, result.candidates_config())
+        stderr_console().print(f"wrote {emit_config}: {len(result.candidates)} candidate(s)", markup=False)
+    elif emit_config is not None:
+        stderr_console().print(f"note: no conversion candidates, so {emit_config} was not written", markup=False)
     if result.failed_checks:
         what, ours, theirs = result.failed_checks[0]
         raise CheckFailed(f"cross-check failed: {len(result.failed_checks)} disagreement(s); first: {what}: dsconv "

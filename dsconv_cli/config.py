@@ -103,6 +103,11 @@ class LayerModel(LayerFields):
     name: str | None = None
     kind: LayerKind = LayerKind.COMPARE
     repeat: Positive = Field(1, description="Repeat the layer this many times in sequence.")
+    input_shape: Annotated[list[int], _int_list(0, "[1, 16, 50, 129]")] | None = Field(
+        None,
+        description="This layer's own input (N, C, *spatial) instead of the previous layer's output, for "
+        "configs listing independent layers (as analyze --emit-config writes them).",
+    )
 
 
 class Limits(_Strict):
@@ -293,7 +298,13 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
     decls: list[LayerDecl] = []
     for index, layer in enumerate(model.layers):
         path = f"layers[{index}]"
-        given = layer.model_dump(exclude_none=True, exclude={"name", "kind", "repeat"})
+        given = layer.model_dump(exclude_none=True, exclude={"name", "kind", "repeat", "input_shape"})
+        own_input = tuple(layer.input_shape) if layer.input_shape is not None else None
+        if own_input is not None:
+            try:
+                validate_input_shape(own_input)
+            except SpecError as error:
+                problems.append(f"{at(f'{path}.input_shape')}: {error.labelled(f'{path}.input_shape')}")
         allowed = KINDS[layer.kind].fields
         for key in sorted(set(given) - allowed):
             valid = ", ".join(sorted(allowed)) or "none"
@@ -310,7 +321,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
         for copy in range(layer.repeat):
             name = base if layer.repeat == 1 else f"{base}.{copy + 1}"
             opts = options if copy == 0 else {k: v for k, v in options.items() if k != "in_channels"}
-            decls.append(LayerDecl(name, layer.kind, opts, path))
+            decls.append(LayerDecl(name, layer.kind, opts, path, own_input if copy == 0 else None))
     input_shape = _input_shape(model, decls, at, problems)
     sweep = _sweep(model.sweep or {}, at, problems)
     return Config(
@@ -352,6 +363,8 @@ def _model_config(
 
 def _input_shape(model: ConfigModel, decls: Sequence[LayerDecl], at: Any, problems: list[str]) -> tuple[int, ...]:
     first = decls[0].options if decls else {}
+    if model.input_shape is None and decls and decls[0].input_shape is not None:
+        return decls[0].input_shape
     if model.input_shape is None:
         channels = first.get("in_channels", DEFAULT_IN_CHANNELS)
         return default_input_shape(2, channels)

@@ -481,3 +481,36 @@ def model_config_totals(a: ModelAnalysis) -> dict[str, dict[str, Any]]:
         if latency is not None:
             out[column]["latency"] = latency_dict(latency)
     return out
+
+
+def candidates_config(a: ModelAnalysis) -> str:
+    """The conversion candidates as a dsconv config (``analyze --emit-config``): one layer per conv call,
+    each with its own input, so ``compare --config`` and ``report`` total them as the advisor does."""
+    lines = [
+        f"# Conversion candidates of {a.target} on {', '.join(fmt_shape(s) for s in a.input_shapes)},",
+        "# ranked by MACs saved; written by dsconv analyze --emit-config. Each conv call is a layer with",
+        "# its own input: the standard column totals the convs as they are, the separable column as",
+        "# converted (depthwise without bias, pointwise with the conv's bias). A conv called k times is",
+        "# k layers here, so its params count k times where the model counts them once.",
+        f"name: {json.dumps(a.target.rpartition(':')[2] + ' candidates')}",
+        "layers:",
+    ]
+    for c in a.candidates:
+        calls = [call for call in a.totals.conv_calls if call.path == c.path] or []
+        for i, call in enumerate(calls):
+            conv = call.conv
+            fields: dict[str, Any] = {
+                "name": c.path if i == 0 else f"{c.path} call {i + 1}",
+                "input_shape": list(call.input_shape),
+                "out_channels": conv.out_channels,
+                "kernel_size": list(conv.kernel_size),
+                "stride": list(conv.stride),
+                "padding": conv.padding if isinstance(conv.padding, str) else list(conv.padding),
+                "dilation": list(conv.dilation),
+                "bias": conv.bias,
+                "depthwise_bias": False,
+            }
+            if conv.transposed:
+                fields |= {"transposed": True, "output_padding": list(conv.output_padding)}
+            lines.append("  - {" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in fields.items()) + "}")
+    return "\n".join(lines) + "\n"

@@ -177,7 +177,7 @@ def count_stack(
     layers: list[LayerResult] = []
     shape = tuple(input_shape)
     for decl in decls:
-        layer = count_layer(decl, shape)
+        layer = count_layer(decl, decl.input_shape or shape)
         layers.append(layer)
         shape = layer.output_shape
     return StackResult(name, tuple(input_shape), tuple(layers), dict(point or {}))

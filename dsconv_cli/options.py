@@ -98,6 +98,11 @@ ConvertOpt = Annotated[
     typer.Option("--convert", help="Convert candidates and re-count: all, top:N or min-saving:PCT.",
                  show_default=False),
 ]  # fmt: skip
+EmitConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--emit-config", help="Write the conversion candidates as a config for compare --config and "
+                 "report.", rich_help_panel=OUTPUT, show_default=False, dir_okay=False),
+]  # fmt: skip
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the model's own traceback when it fails.")]
 RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Measure again even when cached.")]
 

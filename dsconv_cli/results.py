@@ -280,6 +280,12 @@ class StackResult:
     def output_shape(self) -> tuple[int, ...]:
         return self.layers[-1].output_shape
 
+    @property
+    def chained(self) -> bool:
+        """Each layer takes the previous one's output (not so where a layer declares its own input)."""
+        shapes = [self.input_shape, *(layer.output_shape for layer in self.layers[:-1])]
+        return all(layer.input_shape == shape for layer, shape in zip(self.layers, shapes, strict=True))
+
     def total(self, column: str, metric: str) -> int:
         """Sum of ``metric`` (params, macs, flops, elementwise_ops, buffers) over a column."""
         return sum(int(getattr(layer.column(column), metric)) for layer in self.layers)
@@ -469,3 +475,9 @@ class ModelAnalysis:
         from dsconv_cli.export import model_dict
 
         return model_dict(self)
+
+    def candidates_config(self) -> str:
+        """The conversion candidates as config text, as ``dsconv analyze --emit-config`` writes it."""
+        from dsconv_cli.export import candidates_config
+
+        return candidates_config(self)

@@ -275,6 +275,7 @@ class LayerDecl:
     kind: LayerKind
     options: dict[str, Any]  # resolve_spec keywords for conv kinds; out_features, bias for linear
     path: str  # where it was declared, e.g. ``layers[3]``, for error messages
+    input_shape: tuple[int, ...] | None = None  # its own input; None: the previous layer's output
 
 
 @dataclass(frozen=True, slots=True)

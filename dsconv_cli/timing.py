@@ -217,7 +217,7 @@ def time_stack(
             latency[column] = time_module(build_layer(layer, column), layer.input_shape, settings).latency
         layers.append(replace(layer, latency=latency))
     totals = {}
-    for column in COLUMNS:
+    for column in COLUMNS if stack.chained else ():  # independent layers are no single module
         if on_step is not None:
             on_step(f"whole {column} column")
         totals[column] = time_module(build_stack(stack, column), stack.input_shape, settings).latency
@@ -226,7 +226,7 @@ def time_stack(
 
 def stack_steps(stack: StackResult) -> int:
     """How many timings ``time_stack`` runs (for a progress bar)."""
-    return len(COLUMNS) * (len(stack.layers) + 1)
+    return len(COLUMNS) * (len(stack.layers) + (1 if stack.chained else 0))
 
 
 # --- machine peaks --------------------------------------------------------------------------------

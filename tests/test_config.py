@@ -128,7 +128,7 @@ def test_grid_too_large_is_refused_unless_allowed() -> None:
         ("input_shape: [1, 16, 8, 8]\nlayers:\n  - out_channels: 8\n    kernal_size: 3\n",
          ["c.yaml:4: layers[0].kernal_size: unknown key; did you mean kernel_size? valid: act, bias, depthwise_bias, "
           "dilation, "
-          "groups, in_channels, kernel_size, kind, multiplier, name, norm, out_channels, out_features, "
+          "groups, in_channels, input_shape, kernel_size, kind, multiplier, name, norm, out_channels, out_features, "
           "output_padding, padding, placement, repeat, stride, transposed"]),
         ("input_shape: [1, 16, 8, 8]\nlayer:\n  - out_channels: 8\n",
          ["c.yaml: layers: required (or model, for a whole PyTorch model)",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from conftest import invoke
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 MODELS = Path(__file__).parent / "models.py"
 SHIPPED = Path(__file__).parent / "configs" / "tiny_mobilenet_v2.yaml"
@@ -96,3 +98,61 @@ def test_compare_config_runs_a_model_and_refuses_layer_flags() -> None:
     assert invoke("compare", "--config", str(SHIPPED), "--no-bench").code == 0
     result = invoke("compare", "--config", str(SHIPPED), "--no-bench", "-o", "16")
     assert result.code == 2 and "--out-channels override layer configs; this one names a model" in result.stderr
+
+
+@settings(max_examples=8, deadline=None)
+@given(model=st.sampled_from(["VGGish", "TinyUNet", "TinyGTCRN", "SharedHeads"]))
+def test_emitted_config_totals_the_candidates_as_the_advisor_does(model: str) -> None:
+    """Every call of every candidate becomes a layer; report's two columns equal the advisor's sums."""
+    import tempfile
+
+    shape = {"VGGish": "2,3,16,16", "TinyUNet": "1,1,16,16", "TinyGTCRN": "1,3,20,17", "SharedHeads": "1,4,8,8"}[model]
+    with tempfile.TemporaryDirectory() as folder:
+        emitted = Path(folder) / "candidates.yaml"
+        analysis = json.loads(invoke("analyze", f"{MODELS}:{model}", "--input-shape", shape, "--emit-config",
+                                     str(emitted), "-f", "json").stdout)  # fmt: skip
+        candidates = analysis["advisor"]["candidates"]
+        assert emitted.exists() == bool(candidates)
+        if not candidates:
+            return
+        report = invoke("report", str(emitted), "--no-bench", "--verify", "-f", "json")
+    assert report.code == 0, report.stderr
+    totals = json.loads(report.stdout)["configs"][0]["points"][0]["totals"]
+    assert totals["standard"]["macs"] == sum(c["macs"] for c in candidates)
+    assert totals["separable"]["macs"] == sum(c["separable"]["macs"] for c in candidates)
+    once = [c for c in candidates if c["calls"] == 1]  # a conv called k times is k layers: params k times
+    if len(once) == len(candidates):
+        assert totals["standard"]["params"] == sum(c["params"] for c in candidates)
+        assert totals["separable"]["params"] == sum(c["separable"]["params"] for c in candidates)
+
+
+def test_no_candidates_writes_no_config(tmp_path: Path) -> None:
+    target = tmp_path / "c.yaml"
+    result = invoke("analyze", f"{MODELS}:NoConvs", "--input-shape", "2,5,8", "--emit-config", str(target))
+    assert result.code == 0 and not target.exists()
+    assert "no conversion candidates" in result.stderr
+
+
+def test_layers_with_their_own_input_are_independent(tmp_path: Path) -> None:
+    """A layer's input_shape starts it afresh: totals sum the single comparisons, no whole-column timing."""
+    from dsconv_cli import config, counting
+    from dsconv_cli.evaluate import count_config
+    from dsconv_cli.spec import resolve_spec
+
+    text = ("layers:\n  - {out_channels: 8, input_shape: [1, 4, 9, 9]}\n"
+            "  - {out_channels: 6, kernel_size: 5, input_shape: [2, 3, 7, 7]}\n")  # fmt: skip
+    cfg = config.parse(text, "c.yaml")
+    assert cfg.input_shape == (1, 4, 9, 9)
+    (stack,) = count_config(cfg)
+    assert not stack.chained
+    singles = [counting.compare(resolve_spec(rank=2, in_channels=4, out_channels=8), (1, 4, 9, 9)),
+               counting.compare(resolve_spec(rank=2, in_channels=3, out_channels=6, kernel_size=5), (2, 3, 7, 7))]  # fmt: skip
+    for column in ("standard", "separable"):
+        assert stack.total(column, "macs") == sum(getattr(c, column).macs for c in singles)
+    path = tmp_path / "independent.yaml"
+    path.write_text(text)
+    result = invoke("report", str(path), "--min-time", "0.01", "--threads", "1", "-f", "json")
+    assert result.code == 0, result.stderr
+    point = json.loads(result.stdout)["configs"][0]["points"][0]
+    assert all("latency" in layer["standard"] for layer in point["layers"])
+    assert "latency" not in point["totals"]["standard"]  # independent layers are no single module to time
