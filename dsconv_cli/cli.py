@@ -235,6 +235,8 @@ def analyze(
     threads: opt.ThreadsOpt = None,
     min_time: opt.MinTimeOpt = 0.5,
     max_memory: opt.MaxMemoryOpt = "2GiB",
+    channels_last: opt.ChannelsLastOpt = False,
+    compile_: opt.CompileOpt = False,
     debug: opt.DebugOpt = False,
 ) -> None:
     """Count any PyTorch model layer by layer and say which convs are worth making depthwise-separable.
@@ -255,6 +257,7 @@ def analyze(
         result = model.analyze(
             target, shapes, kwargs=model.parse_kwargs(kwargs), dtype=dtype, convert_rule=convert, verify=verify,
             max_memory=options.max_memory, bench=bench, device=device, threads=threads, min_time=min_time,
+            channels_last=channels_last, compiled=compile_,
         )  # fmt: skip
     except model.TargetError:
         if debug:

@@ -40,6 +40,7 @@ from dsconv_cli.rows import (
     advisor_table,
     baseline_table,
     budget_table,
+    candidate_timing_table,
     checks_table,
     config_csv_rows,
     first_case_rows,
@@ -429,6 +430,11 @@ def model_dict(a: ModelAnalysis) -> dict[str, Any]:
             "candidates": [candidate_dict(c) for c in a.candidates],
             "existing_separable": [{"depthwise": dw, "pointwise": pw} for dw, pw in a.existing_separable],
             "if_converted": {"params": params, "macs": macs},
+            "timed": [
+                {"path": t.path, "standard": latency_dict(t.standard), "separable": latency_dict(t.separable),
+                 "speedup": t.speedup, "predicted_speedup": t.predicted}
+                for t in a.candidate_timings
+            ],
         },
         "notes": list(a.notes),
     }  # fmt: skip
@@ -464,6 +470,8 @@ def _model_parts(a: ModelAnalysis, depth: int | None) -> list[str]:
     parts = [markdown_table(*model_table(a, depth)), ""]
     if a.candidates:
         parts += ["### Conversion candidates", "", markdown_table(*advisor_table(a)), ""]
+    if a.candidate_timings:
+        parts += ["### Candidates timed alone", "", markdown_table(*candidate_timing_table(a)), ""]
     return parts + [f"- {line}" for line in model_summary(a)]
 
 

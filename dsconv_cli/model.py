@@ -27,14 +27,17 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-from dsconv_cli import counting
-from dsconv_cli.builder import torch_dtype
+from dsconv_cli import counting, timing
+from dsconv_cli.builder import build_variant, torch_dtype
 from dsconv_cli.errors import CheckFailed, DsconvError, MemoryLimitError, SpecError
 from dsconv_cli.parse import parse_convert_rule
-from dsconv_cli.results import Candidate, ConvCall, ModelAnalysis, ModelRow, ModelTotals, OpCount
-from dsconv_cli.spec import ConvLayer, Device, DType, PaddingMode
+from dsconv_cli.results import Candidate, CandidateTiming, ConvCall, ModelAnalysis, ModelRow, ModelTotals, OpCount
+from dsconv_cli.spec import ConvLayer, ConvSpec, Device, DType, PaddingMode, resolve_spec
 
 aten = torch.ops.aten
+
+
+BENCH_TOP = 3  # candidates timed alone when no --convert chooses them
 
 
 class TargetError(DsconvError):
@@ -543,14 +546,18 @@ def analyze(
     device: Device | str = Device.AUTO,
     threads: int | None = None,
     min_time: float = 0.5,
+    channels_last: bool = False,
+    compiled: bool = False,
+    bench_top: int = BENCH_TOP,
 ) -> ModelAnalysis:
-    """Count a model layer by layer, advise which convs to make depthwise-separable, and check the conversion."""
+    """Count a model layer by layer, advise which convs to make depthwise-separable, and check the conversion.
+
+    With ``bench``, the original and converted models are timed end to end, and the chosen candidates
+    (the first ``bench_top`` by MACs saved without a conversion) each alone against their pair."""
     shapes = _shape_list(input_shape)
     if convert_rule is not None:
         choose((), convert_rule)  # a malformed rule is refused before any work
     if bench:
-        from dsconv_cli import timing
-
         device = timing.resolve_device(Device(device))  # CUDA asked for and missing: refused before any work
     dt = torch_dtype(DType(dtype))
     notes: list[str] = []
@@ -578,7 +585,11 @@ def analyze(
         result = replace(result, chosen=tuple(c.path for c in chosen), converted=converted)
         _check_conversion(result)
     if bench:
-        result = _bench(result, found, target, kwargs, chosen, DType(dtype), str(device), threads, min_time, max_memory)
+        settings = timing.TimingSettings(str(device), DType(dtype), threads or timing.default_threads(), min_time,
+                                         channels_last=channels_last, compiled=compiled)  # fmt: skip
+        result = _bench(result, found, target, kwargs, chosen, settings, max_memory)
+        timed = chosen[:bench_top] if convert_rule is not None else candidates[:bench_top]
+        result = replace(result, candidate_timings=tuple(_time_candidate(c, settings, max_memory) for c in timed))
     return result
 
 
@@ -662,20 +673,38 @@ def _check_conversion(result: ModelAnalysis) -> None:
 
 def _bench(
     result: ModelAnalysis, found: Any, target: str, kwargs: dict[str, Any] | None, chosen: Sequence[Candidate],
-    dtype: DType, device: str, threads: int | None, min_time: float, max_memory: int,
+    settings: timing.TimingSettings, max_memory: int,
 ) -> ModelAnalysis:  # fmt: skip
     """End-to-end latency of the original and (with ``--convert``) the converted model, same timing core."""
-    from dsconv_cli import timing
-
     if len(result.input_shapes) != 1:
         raise SpecError("bench", True, "times models with one input; this one takes several --input-shape")
     (shape,) = result.input_shapes
-    needed = (result.totals.params * 2 + math.prod(shape)) * dtype.itemsize
+    needed = (result.totals.params * 2 + math.prod(shape)) * settings.dtype.itemsize
     if needed > max_memory:
         raise MemoryLimitError(f"--max-memory {max_memory:,} B: timing this model needs about {needed:,} B")
     model = build_target(found, target, kwargs, "cpu")
-    settings = timing.TimingSettings(device, dtype, threads or timing.default_threads(), min_time)
     latency = {"original": timing.time_module(copy.deepcopy(model), shape, settings).latency}
     if chosen:
         latency["converted"] = timing.time_module(convert(model, chosen), shape, settings).latency
     return replace(result, latency=latency)
+
+
+def spec_of(conv: ConvLayer) -> ConvSpec:
+    """A candidate conv as the spec ``compare`` counts and times: its pair is the conversion's pair."""
+    return resolve_spec(
+        rank=conv.rank, in_channels=conv.in_channels, out_channels=conv.out_channels, kernel_size=conv.kernel_size,
+        stride=conv.stride, padding=conv.padding if isinstance(conv.padding, str) else tuple(conv.padding),
+        dilation=conv.dilation, groups=conv.groups, bias=conv.bias, depthwise_bias=False,
+        transposed=conv.transposed, output_padding=conv.output_padding or 0,
+    )  # fmt: skip
+
+
+def _time_candidate(c: Candidate, settings: timing.TimingSettings, max_memory: int) -> CandidateTiming:
+    """One candidate alone against its separable pair, with compare's timing core, on its first call's input."""
+    comparison = counting.compare(spec_of(c.conv), c.input_shape)
+    needed = counting.timing_bytes(comparison, settings.dtype)
+    if needed > max_memory:
+        raise MemoryLimitError(f"--max-memory {max_memory:,} B: timing candidate {c.path} needs about {needed:,} B")
+    standard = timing.time_module(build_variant(comparison.spec.standard()), c.input_shape, settings).latency
+    separable = timing.time_module(build_variant(comparison.spec.separable()), c.input_shape, settings).latency
+    return CandidateTiming(c.path, standard, separable, comparison.standard.macs / comparison.separable.macs)

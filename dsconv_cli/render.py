@@ -165,5 +165,7 @@ def _model_view(a: ModelAnalysis, depth: int | None) -> list[RenderableType]:
     parts: list[RenderableType] = [tables.rich_table(rows.model_table(a, depth), title=title)]
     if a.candidates:
         parts.append(tables.rich_table(rows.advisor_table(a), title="depthwise-separable conversion candidates"))
+    if a.candidate_timings:
+        parts.append(tables.rich_table(rows.candidate_timing_table(a), title="candidates timed alone (median ms)"))
     parts.extend(Text(line) for line in rows.model_summary(a))
     return parts

@@ -429,6 +429,20 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class CandidateTiming:
+    """One candidate conv timed alone against its separable pair, on its own (first call's) input."""
+
+    path: str
+    standard: Latency
+    separable: Latency
+    predicted: float  # MACs before / after: the speedup the MAC count alone predicts
+
+    @property
+    def speedup(self) -> float:
+        return self.standard.median_ms / self.separable.median_ms
+
+
+@dataclass(frozen=True, slots=True)
 class ModelTotals:
     """Everything one forward pass of a model counted."""
 
@@ -459,6 +473,7 @@ class ModelAnalysis:
     notes: tuple[str, ...] = ()
     checks: tuple[tuple[str, int, int], ...] = ()  # (what, dsconv, reference)
     latency: dict[str, Latency] = field(default_factory=dict)  # original, converted
+    candidate_timings: tuple[CandidateTiming, ...] = ()  # top candidates timed alone (with --bench)
 
     def if_converted(self, paths: tuple[str, ...] | None = None) -> tuple[int, int]:
         """Predicted (params, MACs) of the model with ``paths`` converted (default: every candidate)."""

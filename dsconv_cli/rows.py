@@ -405,6 +405,7 @@ TITLES: dict[str, str] = {
     "config": "config", "points": "points", "budgets": "budgets",
     "module": "module", "type": "type", "share": "share", "conv": "conv",
     "to_params": "→ params", "to_macs": "→ MACs", "macs_saved": "MACs saved", "theoretical_ratio": "theory",
+    "predicted": "MACs predict",
 }  # fmt: skip
 PARAMS_MACS = ("standard_params", "separable_params", "standard_macs", "separable_macs")
 
@@ -537,6 +538,17 @@ def advisor_table(a: ModelAnalysis) -> MetricTable:
     return headers, body
 
 
+def candidate_timing_table(a: ModelAnalysis) -> MetricTable:
+    """Each timed candidate: the conv and its pair alone, measured speedup beside what MACs predict."""
+    headers = titles("conv", "standard_ms", "separable_ms", "standard_cv", "separable_cv", "speedup", "predicted")
+    body = [
+        [t.path, fmt_ms(t.standard.median_ms, t.standard.iqr_ms), fmt_ms(t.separable.median_ms, t.separable.iqr_ms),
+         f"{t.standard.cv:.1%}", f"{t.separable.cv:.1%}", f"{t.speedup:.2f}×", f"{t.predicted:.2f}×"]
+        for t in a.candidate_timings
+    ]  # fmt: skip
+    return headers, body
+
+
 def model_summary(a: ModelAnalysis) -> list[str]:
     t = a.totals
     outputs = ", ".join(fmt_shape(s) for s in t.output_shapes)
@@ -565,6 +577,12 @@ def model_summary(a: ModelAnalysis) -> list[str]:
         lines.append(f"modules holding parameters that did no counted work: {idle}")
     for name, lat in a.latency.items():
         lines.append(f"{name}: {fmt_ms(lat.median_ms, lat.iqr_ms)} median on {lat.device}")
+    if a.candidate_timings:
+        slower = [t.path for t in a.candidate_timings if t.speedup < 1]
+        lines.append(
+            f"timed alone on {a.candidate_timings[0].standard.device}: {len(a.candidate_timings)} candidate(s); "
+            + (f"the pair is slower than the conv for {', '.join(slower)}" if slower else "every pair is faster")
+        )
     if set(a.latency) == {"original", "converted"}:
         speedup = a.latency["original"].median_ms / a.latency["converted"].median_ms
         predicted = a.totals.macs / a.converted.macs if a.converted and a.converted.macs else float("nan")

@@ -149,3 +149,27 @@ class FailsInForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+class NeedsValues(nn.Module):
+    """A forward that reads a value (``.item()``), so it cannot run on the meta device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y * 2 if float(y.sum().item()) > 0 else y
+
+
+class BuildsWithValues(nn.Module):
+    """A constructor that reads its own weights, so it cannot be built on the meta device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.scale = float(self.conv.weight.abs().max().item()) + 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) * self.scale

@@ -241,3 +241,44 @@ def test_the_target_is_imported_once_however_often_it_is_built(tmp_path) -> None
     result = analyze(f"{target}:make", (1, 2, 6, 6), convert_rule="all", bench=True, min_time=0.01)
     assert set(result.latency) == {"original", "converted"}
     assert log.read_text(encoding="utf-8").splitlines() == ["imported"]
+
+
+def test_bench_times_the_top_candidates_alone_beside_the_mac_prediction() -> None:
+    result = analyze(VGGish(), (2, 3, 16, 16), bench=True, device="cpu", threads=1, min_time=0.01, bench_top=2)
+    assert [t.path for t in result.candidate_timings] == [c.path for c in result.candidates[:2]]
+    for timed, candidate in zip(result.candidate_timings, result.candidates, strict=False):
+        assert timed.predicted == candidate.macs / candidate.separable_macs  # one call each in VGGish
+        assert timed.standard.median_ms > 0 and timed.separable.median_ms > 0
+        assert timed.speedup == timed.standard.median_ms / timed.separable.median_ms
+    d = result.to_dict()["advisor"]["timed"]
+    assert [t["path"] for t in d] == [t.path for t in result.candidate_timings]
+    assert set(d[0]) == {"path", "standard", "separable", "speedup", "predicted_speedup"}
+
+
+def test_bench_with_convert_times_the_chosen_ones() -> None:
+    result = analyze(VGGish(), (1, 3, 16, 16), convert_rule="top:1", bench=True, device="cpu", threads=1,
+                     min_time=0.01)  # fmt: skip
+    assert [t.path for t in result.candidate_timings] == list(result.chosen)
+    assert set(result.latency) == {"original", "converted"}
+
+
+def test_a_forward_that_reads_values_is_counted_on_the_cpu_with_a_note() -> None:
+    from models import NeedsValues
+
+    result = analyze(NeedsValues(), (1, 3, 8, 8))
+    assert result.counted_on == "cpu"
+    assert any("counted on the CPU" in note for note in result.notes)
+    assert (result.totals.macs, result.totals.params) == reference(NeedsValues(), (1, 3, 8, 8))
+
+
+def test_the_cpu_fallback_is_bounded_by_max_memory() -> None:
+    result = invoke("analyze", "tests/models.py:NeedsValues", "--input-shape", "1,3,8,8", "--max-memory", "1KiB")
+    assert result.code == 2
+    assert result.stderr.startswith("error: --max-memory 1,024 B: the forward needs real values on the CPU")
+
+
+def test_a_constructor_that_reads_values_is_built_on_the_cpu_with_a_note() -> None:
+    result = json.loads(invoke("analyze", "tests/models.py:BuildsWithValues", "--input-shape", "1,3,8,8",
+                               "-f", "json").stdout)  # fmt: skip
+    assert any("built on the CPU" in note for note in result["notes"])
+    assert result["totals"]["params"] == 3 * 4 * 9 + 4
