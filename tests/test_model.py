@@ -282,3 +282,17 @@ def test_a_constructor_that_reads_values_is_built_on_the_cpu_with_a_note() -> No
                                "-f", "json").stdout)  # fmt: skip
     assert any("built on the CPU" in note for note in result["notes"])
     assert result["totals"]["params"] == 3 * 4 * 9 + 4
+
+
+@pytest.mark.parametrize(
+    ("factory", "macs", "params"),
+    [("mobilenet_v2", 300_774_272, 3_504_872), ("resnet18", 1_814_073_344, 11_689_512)],
+)
+def test_torchvision_models_give_the_published_figures(factory: str, macs: int, params: int) -> None:
+    """Runs where torchvision imports (its wheel does not import against the CPU torch build CI uses)."""
+    try:
+        import torchvision  # noqa: F401
+    except Exception as exc:  # ImportError, or the CUDA wheel failing against a CPU torch
+        pytest.skip(f"torchvision does not import here: {type(exc).__name__}")
+    result = analyze(f"torchvision.models:{factory}", (1, 3, 224, 224))
+    assert (result.totals.macs, result.totals.params) == (macs, params)
