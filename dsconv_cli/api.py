@@ -69,6 +69,7 @@ def compare(
     roofline: bool = True,
     threads: IntOrSeq | None = None,
     min_time: float = 0.5,
+    rounds: int = 3,
     max_memory: int | str = "2GiB",
 ) -> Comparison:
     """Count (and with ``bench`` time) a conv layer against its depthwise-separable pair, as ``dsconv compare``."""
@@ -77,7 +78,7 @@ def compare(
     thread_counts = parse_positive_list("threads", _text(threads))
     options = runner.RunOptions(
         verify=verify, bench=bench, device=Device(device), dtype=dtypes[0],
-        threads=thread_counts[0] if thread_counts else None, min_time=min_time,
+        threads=thread_counts[0] if thread_counts else None, min_time=min_time, rounds=rounds,
         max_memory=max_memory if isinstance(max_memory, int) else parse_size("max_memory", max_memory),
     )  # fmt: skip
     options.check()
@@ -136,6 +137,7 @@ def run_config(
     dtype: DType | str = DType.FLOAT32,
     threads: int | None = None,
     min_time: float = 0.5,
+    rounds: int = 3,
     max_memory: int | str = "2GiB",
     baseline: str | Path | None = None,
     max_increase: float | None = None,
@@ -144,7 +146,7 @@ def run_config(
     """Count (time, cross-check) a config and hold its budgets and baseline, as ``dsconv report`` does for one file."""
     options = runner.RunOptions(
         verify=verify, bench=bench, device=Device(device), dtype=DType(dtype), threads=threads, min_time=min_time,
-        max_memory=max_memory if isinstance(max_memory, int) else parse_size("max_memory", max_memory),
+        rounds=rounds, max_memory=max_memory if isinstance(max_memory, int) else parse_size("max_memory", max_memory),
         baseline=Path(baseline) if baseline is not None else None, max_increase=max_increase, max_points=max_points,
     )  # fmt: skip
     options.check()

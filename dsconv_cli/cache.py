@@ -51,3 +51,25 @@ def save_peaks(peaks: Peaks) -> Path:
     data[peaks.key] = dataclasses.asdict(peaks)
     write_atomic(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+def reference_key(cpu_model: str, threads: int) -> str:
+    return f"reference|{cpu_model}|{threads}"
+
+
+def load_reference(key: str) -> float | None:
+    """The reference workload's quiet figure (ms) for ``key``, if one was recorded and is valid."""
+    entry = _read().get(key)
+    value = entry.get("median_ms") if isinstance(entry, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf"):
+        return float(value)
+    return None
+
+
+def save_reference(key: str, median_ms: float, conditions: dict[str, Any]) -> None:
+    """Record the reference workload's figure on a quiet machine, with what the machine looked like."""
+    path = cache_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _read()
+    data[key] = {"median_ms": median_ms, "conditions": conditions}
+    write_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -80,10 +80,12 @@ def compare(
     roofline: opt.RooflineOpt = True,
     threads: opt.ThreadsListOpt = None,
     min_time: opt.MinTimeOpt = 0.5,
+    rounds: opt.RoundsOpt = 3,
     max_memory: opt.MaxMemoryOpt = "2GiB",
     baseline: opt.BaselineOpt = None,
     max_increase: opt.MaxIncreaseOpt = None,
     max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
+    strict_timing: opt.StrictTimingOpt = False,
     **layer_flags: Any,
 ) -> None:
     """Count and time a conv layer against its depthwise-separable pair.
@@ -94,8 +96,11 @@ def compare(
     batches = parse_positive_list("batch", batch)
     thread_counts = parse_positive_list("threads", threads)
     check_output_path(output)
-    options = run_options(verify, bench, device, dtypes[0], thread_counts[0] if thread_counts else None, min_time,
-                          max_memory, baseline, max_increase, max_points)  # fmt: skip
+    options = run_options(
+        verify=verify, bench=bench, device=device, dtype=dtypes[0], threads=thread_counts[0] if thread_counts else None,
+        min_time=min_time, max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points,
+        rounds=rounds, strict_timing=strict_timing,
+    )  # fmt: skip
     layer = runner.parse_layer_text(layer_flags)
     shape = parse_input_shape(input_shape, batches[0] if batches else None)
     axes = runner.TimingAxes(batches, dtypes, channels_last, compile_, backward, roofline, thread_counts)
@@ -115,25 +120,13 @@ def compare(
         raise Interrupted("interrupted by Ctrl-C; the timings measured before it are shown")
     if (failure := runner.check_failures(comparison)) is not None:
         raise CheckFailed(failure)
+    if (failure := runner.strict_timing_failure(comparison.conditions, options, "compare")) is not None:
+        raise CheckFailed(failure)
 
 
-def run_options(
-    verify: bool,
-    bench: bool,
-    device: Device,
-    dtype: DType,
-    threads: int | None,
-    min_time: float,
-    max_memory: str,
-    baseline: Path | None,
-    max_increase: float | None,
-    max_points: int,
-) -> runner.RunOptions:
+def run_options(*, max_memory: str, **fields: Any) -> runner.RunOptions:
     """Checked run options, with a progress bar and notes on stderr."""
-    options = runner.RunOptions(
-        verify, bench, device, dtype, threads, min_time, parse_size("max_memory", max_memory), baseline, max_increase,
-        max_points, **_on_stderr(),
-    )  # fmt: skip
+    options = runner.RunOptions(max_memory=parse_size("max_memory", max_memory), **fields, **_on_stderr())
     options.check()
     return options
 
@@ -182,18 +175,23 @@ def report_command(
     dtype: opt.DTypeOpt = DType.FLOAT32,
     threads: opt.ThreadsOpt = None,
     min_time: opt.MinTimeOpt = 0.5,
+    rounds: opt.RoundsOpt = 3,
     max_memory: opt.MaxMemoryOpt = "2GiB",
     baseline: opt.BaselineOpt = None,
     max_increase: opt.MaxIncreaseOpt = None,
     max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
+    strict_timing: opt.StrictTimingOpt = False,
 ) -> None:
     """Run many config files for CI: each one's tables and budgets, then one summary.
 
     Example: dsconv report configs/*.yaml --no-bench --format markdown
     """
     check_output_path(output)
-    options = run_options(verify, bench, device, dtype, threads, min_time, max_memory, baseline, max_increase,
-                          max_points)  # fmt: skip
+    options = run_options(
+        verify=verify, bench=bench, device=device, dtype=dtype, threads=threads, min_time=min_time,
+        max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points, rounds=rounds,
+        strict_timing=strict_timing,
+    )  # fmt: skip
     results, broken = runner.run_config_files(_expand(files), options)
     if results:
         _emit(render.render_configs(results, output_format, options.max_increase), output)
@@ -234,9 +232,11 @@ def analyze(
     dtype: opt.DTypeOpt = DType.FLOAT32,
     threads: opt.ThreadsOpt = None,
     min_time: opt.MinTimeOpt = 0.5,
+    rounds: opt.RoundsOpt = 3,
     max_memory: opt.MaxMemoryOpt = "2GiB",
     channels_last: opt.ChannelsLastOpt = False,
     compile_: opt.CompileOpt = False,
+    strict_timing: opt.StrictTimingOpt = False,
     debug: opt.DebugOpt = False,
 ) -> None:
     """Count any PyTorch model layer by layer and say which convs are worth making depthwise-separable.
@@ -252,12 +252,14 @@ def analyze(
     if depth is not None and depth < 0:
         raise SpecError("depth", depth, "must be 0 (the model alone) or more")
     shapes = [parse_ints("input_shape", text) for text in input_shape]
-    options = run_options(verify, bench, device, dtype, threads, min_time, max_memory, None, None, 1)
+    options = run_options(verify=verify, bench=bench, device=device, dtype=dtype, threads=threads,
+                          min_time=min_time, max_memory=max_memory, rounds=rounds,
+                          strict_timing=strict_timing)  # fmt: skip
     try:
         result = model.analyze(
             target, shapes, kwargs=model.parse_kwargs(kwargs), dtype=dtype, convert_rule=convert, verify=verify,
             max_memory=options.max_memory, bench=bench, device=device, threads=threads, min_time=min_time,
-            channels_last=channels_last, compiled=compile_,
+            channels_last=channels_last, compiled=compile_, rounds=rounds,
         )  # fmt: skip
     except model.TargetError:
         if debug:
@@ -271,6 +273,8 @@ def analyze(
         stderr_console().print(f"wrote {emit_config}: {len(result.candidates)} candidate(s)", markup=False)
     elif emit_config is not None:
         stderr_console().print(f"note: no conversion candidates, so {emit_config} was not written", markup=False)
+    if (failure := runner.strict_timing_failure(result.conditions, options, "analyze")) is not None:
+        raise CheckFailed(failure)
     if result.failed_checks:
         what, ours, theirs = result.failed_checks[0]
         raise CheckFailed(f"cross-check failed: {len(result.failed_checks)} disagreement(s); first: {what}: dsconv "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dsconv_cli.environment import Conditions
 from dsconv_cli.results import ITEMS, Comparison, Latency, TimingRow
 
 HANDOFF_FACTOR = 1.5  # a pair this much slower than its stages alone spends its time outside them
@@ -59,4 +60,12 @@ def noise_warnings(c: Comparison) -> list[str]:
                 f"{row.case.label}: run-to-run spread (CV) over {Latency.NOISY_CV:.0%} for {spread}; those "
                 "medians may be noise: raise --min-time or quiet the machine"
             )
-    return lines
+    return lines + trust_warnings(c.conditions)
+
+
+def trust_warnings(conditions: Conditions | None) -> list[str]:
+    """What made a timing untrustworthy, one line per reason, each saying what to do."""
+    if conditions is None or conditions.trusted:
+        return []
+    return [f"timing not trusted: {reason}; quiet the machine, or pass --threads 1 and more --rounds"
+            for reason in conditions.reasons]  # fmt: skip

@@ -10,7 +10,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from dsconv_cli import __version__, explain
+from dsconv_cli import __version__, environment, explain
+from dsconv_cli.environment import Conditions
 from dsconv_cli.formatting import describe, fmt_shape, ratio_of, share_of
 from dsconv_cli.results import (
     ITEMS,
@@ -55,7 +56,7 @@ from dsconv_cli.rows import (
 )
 from dsconv_cli.spec import COLUMNS, ConvSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: speedup became {median, min, max, rounds}; environment and trusted added
 
 
 CONVENTION = {
@@ -165,6 +166,30 @@ def item_dict(item: ItemAnalysis) -> dict[str, Any]:
     return out
 
 
+def conditions_dict(conditions: Conditions | None) -> dict[str, Any]:
+    """``trusted`` and ``environment`` (with the machine's state before and after timing); empty when untimed."""
+    if conditions is None:
+        return {}
+    return {
+        "trusted": conditions.trusted,
+        "environment": {
+            **conditions.environment,
+            "before": environment.state_dict(conditions.before),
+            "after": environment.state_dict(conditions.after),
+            "quiet_reference_ms": conditions.quiet_reference_ms,
+            "untrusted_because": list(conditions.reasons),
+        },
+    }
+
+
+def speedup_dict(rounds: Sequence[float], median: float | None) -> dict[str, Any] | None:
+    """``{median, min, max, rounds}``: standard over separable, per interleaved round; None when untimed."""
+    if median is None:
+        return None
+    return {"median": median, "min": min(rounds, default=median), "max": max(rounds, default=median),
+            "rounds": list(rounds)}  # fmt: skip
+
+
 def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
     items = row.analysis
     return {
@@ -175,7 +200,7 @@ def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
         "backward": row.case.backward,
         "threads": next((lat.threads for lat in row.latency.values()), row.case.threads),
         **{name: item_dict(items[name]) for name in ITEMS},
-        "speedup": row.speedup,
+        "speedup": speedup_dict(row.round_speedups, row.speedup),
         "explanation": explain.explanation(c, row),
     }
 
@@ -200,7 +225,7 @@ def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
         "param_ratio": c.param_ratio,
         "mac_ratio": c.mac_ratio,
         "theoretical_ratio": c.theoretical_ratio,
-        "speedup": c.speedup,
+        "speedup": speedup_dict(c.timings[0].round_speedups, c.speedup) if c.timings else None,
         "notes": list(c.notes),
     }
     if c.timings:
@@ -208,6 +233,7 @@ def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
         out["explanation"] = [line for row in c.timings if (line := explain.explanation(c, row))]
         out["warnings"] = explain.noise_warnings(c)
         out["interrupted"] = c.interrupted
+        out |= conditions_dict(c.conditions)
     if c.peaks:
         out["peaks"] = [peaks_dict(p) for p in c.peaks]
     if c.checks:
@@ -246,6 +272,7 @@ def layer_dict(layer: LayerResult, stack: StackResult) -> dict[str, Any]:
     out["mac_share"] = {column: share_of(layer.column(column).macs, stack.total(column, "macs")) for column in COLUMNS}
     out["param_ratio"] = ratio_of(layer.separable.params, layer.standard.params)
     out["mac_ratio"] = ratio_of(layer.separable.macs, layer.standard.macs)
+    out["speedup"] = speedup_dict(layer.round_speedups, layer.speedup)
     return out
 
 
@@ -257,9 +284,6 @@ def stack_dict(stack: StackResult) -> dict[str, Any]:
         } | {"output_shape": list(stack.output_shape)}
         if column in stack.latency:
             totals[column]["latency"] = latency_dict(stack.latency[column])
-    speedup = None
-    if set(COLUMNS) <= set(stack.latency):
-        speedup = stack.latency["standard"].median_ms / stack.latency["separable"].median_ms
     return {
         "values": stack.point,
         "input_shape": list(stack.input_shape),
@@ -268,7 +292,7 @@ def stack_dict(stack: StackResult) -> dict[str, Any]:
         "totals": totals,
         "param_ratio": ratio_of(stack.total("separable", "params"), stack.total("standard", "params")),
         "mac_ratio": ratio_of(stack.total("separable", "macs"), stack.total("standard", "macs")),
-        "speedup": speedup,
+        "speedup": speedup_dict(stack.round_speedups, stack.speedup),
     }
 
 
@@ -312,6 +336,7 @@ def config_dict(r: ConfigReport) -> dict[str, Any]:
         "baseline": [delta_dict(d) for d in r.deltas],
         "failures": list(r.failures),
         "ok": r.ok,
+        **conditions_dict(r.conditions),
     }
 
 
@@ -432,7 +457,7 @@ def model_dict(a: ModelAnalysis) -> dict[str, Any]:
             "if_converted": {"params": params, "macs": macs},
             "timed": [
                 {"path": t.path, "standard": latency_dict(t.standard), "separable": latency_dict(t.separable),
-                 "speedup": t.speedup, "predicted_speedup": t.predicted}
+                 "speedup": speedup_dict(t.round_speedups, t.speedup), "predicted_speedup": t.predicted}
                 for t in a.candidate_timings
             ],
         },
@@ -444,7 +469,7 @@ def model_dict(a: ModelAnalysis) -> dict[str, Any]:
         out["checks"] = [{"what": w, "dsconv": d, "reference": r, "ok": d == r} for w, d, r in a.checks]
     if a.latency:
         out["latency"] = {name: latency_dict(lat) for name, lat in a.latency.items()}
-    return out
+    return out | conditions_dict(a.conditions)
 
 
 def model_csv(a: ModelAnalysis) -> str:

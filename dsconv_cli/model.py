@@ -548,6 +548,7 @@ def analyze(
     min_time: float = 0.5,
     channels_last: bool = False,
     compiled: bool = False,
+    rounds: int = 3,
     bench_top: int = BENCH_TOP,
 ) -> ModelAnalysis:
     """Count a model layer by layer, advise which convs to make depthwise-separable, and check the conversion.
@@ -586,10 +587,15 @@ def analyze(
         _check_conversion(result)
     if bench:
         settings = timing.TimingSettings(str(device), DType(dtype), threads or timing.default_threads(), min_time,
-                                         channels_last=channels_last, compiled=compiled)  # fmt: skip
+                                         channels_last=channels_last, compiled=compiled, rounds=rounds)  # fmt: skip
+        from dsconv_cli.runner import RunOptions, TimingWatch
+
+        watch = TimingWatch(settings.device, settings.threads, RunOptions())
         result = _bench(result, found, target, kwargs, chosen, settings, max_memory)
         timed = chosen[:bench_top] if convert_rule is not None else candidates[:bench_top]
-        result = replace(result, candidate_timings=tuple(_time_candidate(c, settings, max_memory) for c in timed))
+        timings = tuple(_time_candidate(c, settings, max_memory) for c in timed)
+        spreads = [t.speedup_spread for t in timings]
+        result = replace(result, candidate_timings=timings, conditions=watch.finish(spreads))
     return result
 
 
@@ -705,6 +711,11 @@ def _time_candidate(c: Candidate, settings: timing.TimingSettings, max_memory: i
     needed = counting.timing_bytes(comparison, settings.dtype)
     if needed > max_memory:
         raise MemoryLimitError(f"--max-memory {max_memory:,} B: timing candidate {c.path} needs about {needed:,} B")
-    standard = timing.time_module(build_variant(comparison.spec.standard()), c.input_shape, settings).latency
-    separable = timing.time_module(build_variant(comparison.spec.separable()), c.input_shape, settings).latency
-    return CandidateTiming(c.path, standard, separable, comparison.standard.macs / comparison.separable.macs)
+    ready = {
+        "standard": timing.prepare(build_variant(comparison.spec.standard()), c.input_shape, settings),
+        "separable": timing.prepare(build_variant(comparison.spec.separable()), c.input_shape, settings),
+    }
+    latency, per_round = timing.measure_rounds(ready, settings.rounds, settings.min_time)  # interleaved
+    return CandidateTiming(c.path, latency["standard"], latency["separable"],
+                           comparison.standard.macs / comparison.separable.macs,
+                           tuple(r["standard"] / r["separable"] for r in per_round))  # fmt: skip

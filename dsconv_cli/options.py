@@ -39,6 +39,16 @@ ThreadsOpt = Annotated[
 MinTimeOpt = Annotated[
     float, typer.Option("--min-time", help="Seconds of timed runs per measurement.", rich_help_panel=TIMING)
 ]
+RoundsOpt = Annotated[
+    int,
+    typer.Option("--rounds", help="Interleaved timing rounds (order rotated each round); the speedup is the "
+                 "median of the rounds' ratios.", rich_help_panel=TIMING),
+]  # fmt: skip
+StrictTimingOpt = Annotated[
+    bool,
+    typer.Option("--strict-timing", help="Exit 1 when a timing cannot be trusted (a busy machine, rounds that "
+                 "disagree).", rich_help_panel=TIMING),
+]  # fmt: skip
 MaxMemoryOpt = Annotated[
     str, typer.Option("--max-memory", help="Refuse to time if the tensors would need more than this.",
                       rich_help_panel=TIMING),

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from dsconv_cli import export, formatting, rows, tables
+from dsconv_cli import environment, explain, export, formatting, rows, tables
 from dsconv_cli.results import Comparison, ConfigReport, ModelAnalysis, Peaks
 from dsconv_cli.spec import OutputFormat
 
@@ -80,6 +80,9 @@ def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableT
         parts.extend(budget_view(r))
     if r.deltas:
         parts.append(tables.rich_table(rows.baseline_table(r.deltas, max_increase), title="against the baseline"))
+    if r.conditions is not None:
+        parts.append(Text(environment.summary(r.conditions)))
+        parts.extend(Text(f"warning: {w}") for w in explain.trust_warnings(r.conditions))
     verdict = "PASS" if r.ok else "FAIL"
     parts.append(Text(f"{verdict}: {r.name}", style="bold green" if r.ok else "bold red"))
     parts.extend(Text(f"  {line}") for line in r.failures)
@@ -168,4 +171,7 @@ def _model_view(a: ModelAnalysis, depth: int | None) -> list[RenderableType]:
     if a.candidate_timings:
         parts.append(tables.rich_table(rows.candidate_timing_table(a), title="candidates timed alone (median ms)"))
     parts.extend(Text(line) for line in rows.model_summary(a))
+    if a.conditions is not None:
+        parts.append(Text(environment.summary(a.conditions)))
+        parts.extend(Text(f"warning: {w}") for w in explain.trust_warnings(a.conditions))
     return parts

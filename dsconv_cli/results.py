@@ -6,12 +6,24 @@ Each top-level record has ``to_dict()``, the JSON object the CLI prints for it (
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from dsconv_cli.environment import Conditions
 from dsconv_cli.spec import ConvLayer, ConvSpec, LayerKind, Stage, TimingCase
 
 ITEMS = ("standard", "depthwise", "pointwise", "separable")  # what a comparison times and analyses
+
+
+def speedup_of(round_speedups: tuple[float, ...], latency: dict[str, Latency]) -> float | None:
+    """Standard over separable: the median of per-round ratios where rounds were timed, else the ratio of
+    the two medians; None when either side was not timed."""
+    if round_speedups:
+        return statistics.median(round_speedups)
+    if "standard" in latency and "separable" in latency:
+        return latency["standard"].median_ms / latency["separable"].median_ms
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +126,19 @@ class TimingRow:
     compile_s: dict[str, float] = field(default_factory=dict)
     peak_bytes: dict[str, int] = field(default_factory=dict)
     analysis: dict[str, ItemAnalysis] = field(default_factory=dict)  # counts, traffic, roofline per item
+    round_speedups: tuple[float, ...] = ()  # standard / separable within each interleaved round
 
     @property
     def speedup(self) -> float | None:
-        if "standard" in self.latency and "separable" in self.latency:
-            return self.latency["standard"].median_ms / self.latency["separable"].median_ms
-        return None
+        """The median of the rounds' ratios (the ratio of the medians where no rounds were recorded)."""
+        return speedup_of(self.round_speedups, self.latency)
+
+    @property
+    def speedup_spread(self) -> float:
+        """Largest round ratio over the smallest (1.0: the rounds agree)."""
+        if len(self.round_speedups) < 2:
+            return 1.0
+        return max(self.round_speedups) / min(self.round_speedups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +225,12 @@ class Comparison:
     peaks: tuple[Peaks, ...] = ()  # per timed dtype
     interrupted: bool = False  # timing stopped by the user: ``timings`` holds what was measured
     analysis: dict[str, ItemAnalysis] = field(default_factory=dict)  # untimed: counts and traffic per item
+    conditions: Conditions | None = None  # where it was timed, and whether that can be trusted
+
+    @property
+    def trusted(self) -> bool | None:
+        """None when untimed; False when the machine was busy or the rounds disagreed."""
+        return None if self.conditions is None else self.conditions.trusted
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``dsconv compare --format json`` prints for this comparison."""
@@ -249,6 +274,11 @@ class LayerResult:
     latency: dict[str, Latency] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # as declared (linear: out_features, bias)
     column_stages: dict[str, tuple[Stage, ...]] = field(default_factory=dict)  # conv stages per column
+    round_speedups: tuple[float, ...] = ()  # standard / separable in each interleaved timing round
+
+    @property
+    def speedup(self) -> float | None:
+        return speedup_of(self.round_speedups, self.latency)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -275,6 +305,11 @@ class StackResult:
     layers: tuple[LayerResult, ...]
     point: dict[str, Any] = field(default_factory=dict)  # sweep values; empty outside sweeps
     latency: dict[str, Latency] = field(default_factory=dict)  # whole column, timed as one module
+    round_speedups: tuple[float, ...] = ()  # whole columns: standard / separable in each round
+
+    @property
+    def speedup(self) -> float | None:
+        return speedup_of(self.round_speedups, self.latency)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -349,6 +384,7 @@ class ConfigReport:
     deltas: tuple[Delta, ...] = ()
     failures: tuple[str, ...] = ()  # one line per failed budget, growth or cross-check
     model: ModelAnalysis | None = None  # a config that names a whole model (then ``stacks`` is empty)
+    conditions: Conditions | None = None  # where it was timed, and whether that can be trusted
 
     @property
     def ok(self) -> bool:
@@ -436,10 +472,17 @@ class CandidateTiming:
     standard: Latency
     separable: Latency
     predicted: float  # MACs before / after: the speedup the MAC count alone predicts
+    round_speedups: tuple[float, ...] = ()
 
     @property
     def speedup(self) -> float:
-        return self.standard.median_ms / self.separable.median_ms
+        found = speedup_of(self.round_speedups, {"standard": self.standard, "separable": self.separable})
+        assert found is not None
+        return found
+
+    @property
+    def speedup_spread(self) -> float:
+        return max(self.round_speedups) / min(self.round_speedups) if len(self.round_speedups) > 1 else 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +517,7 @@ class ModelAnalysis:
     checks: tuple[tuple[str, int, int], ...] = ()  # (what, dsconv, reference)
     latency: dict[str, Latency] = field(default_factory=dict)  # original, converted
     candidate_timings: tuple[CandidateTiming, ...] = ()  # top candidates timed alone (with --bench)
+    conditions: Conditions | None = None  # where it was timed, and whether that can be trusted
 
     def if_converted(self, paths: tuple[str, ...] | None = None) -> tuple[int, int]:
         """Predicted (params, MACs) of the model with ``paths`` converted (default: every candidate)."""

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
-from dsconv_cli import explain
+from dsconv_cli import environment, explain
 from dsconv_cli.formatting import (
     describe,
     fmt_bytes,
@@ -40,6 +40,7 @@ from dsconv_cli.results import (
     Peaks,
     StackResult,
     TimingRow,
+    speedup_of,
 )
 from dsconv_cli.spec import COLUMNS, DType
 
@@ -123,11 +124,13 @@ def layer_table(stack: StackResult, exact: bool = True) -> MetricTable:
 def layer_latency_table(stack: StackResult) -> MetricTable:
     """Per layer and for each whole column: medians, CV and the speedup."""
     headers = titles("layer", "standard_ms", "separable_ms", "standard_cv", "separable_cv", "speedup")
-    entries = [(layer.name, layer.latency) for layer in stack.layers] + [("whole column", stack.latency)]
+    entries = [(layer.name, layer.latency, layer.round_speedups) for layer in stack.layers]
+    entries.append(("whole column", stack.latency, stack.round_speedups))
     body = []
-    for name, latency in entries:
+    for name, latency, rounds in entries:
         std, sep = latency.get("standard"), latency.get("separable")
-        speedup = f"{std.median_ms / sep.median_ms:.2f}×" if std and sep else "-"
+        ratio = speedup_of(rounds, latency)
+        speedup = "-" if ratio is None else f"{ratio:.2f}×"
         cvs = [f"{lat.cv:.1%}" if lat else "-" for lat in (std, sep)]
         body.append([name, fmt_ms(_median(std)), fmt_ms(_median(sep)), *cvs, speedup])
     return stacked_headers(headers), body
@@ -158,7 +161,7 @@ def stack_summary(stack: StackResult) -> list[str]:
         std, sep = stack.latency["standard"], stack.latency["separable"]
         lines.append(
             f"measured: standard {std.median_ms:.3f} ms, separable {sep.median_ms:.3f} ms, "
-            f"speedup {std.median_ms / sep.median_ms:.2f}× "
+            f"speedup {stack.speedup:.2f}× "
             f"on {std.device} ({std.dtype}, {fmt_threads(std.threads)})"
         )
     return lines
@@ -369,6 +372,8 @@ def summary_lines(c: Comparison) -> list[str]:
     lines += [line for row in c.timings if (line := explain.explanation(c, row))]
     if c.timings and not c.peaks:
         lines.append("no roofline: machine peaks were not measured (dsconv peaks, or drop --no-roofline)")
+    if c.conditions is not None:
+        lines.append(environment.summary(c.conditions))
     lines += [f"warning: {w}" for w in explain.noise_warnings(c)]
     if c.interrupted:
         lines.append(f"interrupted: {len(c.timings)} timing case(s) shown are what was measured before Ctrl-C")

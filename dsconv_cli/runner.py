@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dsconv_cli import counting, formatting
+from dsconv_cli import counting, environment, formatting
 from dsconv_cli.errors import ConfigError, MemoryLimitError, SpecError, format_value
 from dsconv_cli.formatting import fmt_bytes
 from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
@@ -60,6 +60,8 @@ class RunOptions:
     baseline: Path | None = None
     max_increase: float | None = None
     max_points: int = DEFAULT_MAX_POINTS
+    rounds: int = 3
+    strict_timing: bool = False
     progress: ProgressFactory = field(default=no_progress, repr=False)
     note: Callable[[str], None] = field(default=lambda _: None, repr=False)  # one line for the user, e.g. a cache note
 
@@ -67,6 +69,8 @@ class RunOptions:
         """Refuse bad values before any work is done."""
         if self.min_time <= 0:
             raise SpecError("min_time", self.min_time, "must be a positive number of seconds")
+        if self.rounds < 1:
+            raise SpecError("rounds", self.rounds, "must be a positive integer (3 by default)")
         if self.threads is not None and self.threads < 1:
             raise SpecError("threads", self.threads, "must be a positive integer")
         if self.max_points < 1:
@@ -156,14 +160,27 @@ def run_config(
     if cfg.model is not None:
         return run_model_config(cfg, options, baseline=baseline)
     stacks = count_config(cfg, overrides=overrides, input_shape=input_shape, max_points=options.max_points)
-    time_stack = None
+    time_stack, watch = None, None
     if options.bench:
         time_stack = stack_timer(cfg, stacks, options)
+        settings = timing_settings(options)
+        watch = TimingWatch(settings.device, settings.threads, options)
     cross_check = stack_cross_check if options.verify else None
-    return evaluate(
+    report = evaluate(
         cfg, stacks, time_stack=time_stack, cross_check=cross_check, baseline=baseline,
         max_increase=options.max_increase,
     )  # fmt: skip
+    if watch is None:
+        return report
+    spreads = [_spread(r) for stack in report.stacks for r in (stack.round_speedups,
+               *(layer.round_speedups for layer in stack.layers))]  # fmt: skip
+    conditions = watch.finish(spreads)
+    failure = strict_timing_failure(conditions, options, cfg.name)
+    return replace(report, conditions=conditions, failures=report.failures + ((failure,) if failure else ()))
+
+
+def _spread(ratios: Sequence[float]) -> float:
+    return max(ratios) / min(ratios) if len(ratios) > 1 else 1.0
 
 
 def run_model_config(cfg: Config, options: RunOptions, *, baseline: dict[str, Any] | None = None) -> ConfigReport:
@@ -177,6 +194,7 @@ def run_model_config(cfg: Config, options: RunOptions, *, baseline: dict[str, An
             cfg.model.target, list(cfg.model.input_shapes), kwargs=cfg.model.kwargs, dtype=options.dtype,
             convert_rule=cfg.model.convert, verify=options.verify, max_memory=options.max_memory,
             bench=options.bench, device=options.device, threads=options.threads, min_time=options.min_time,
+            rounds=options.rounds,
         )  # fmt: skip
     except model.TargetError as error:
         raise ConfigError(f"{cfg.where('model.target')}: model.target {error}") from None
@@ -230,7 +248,7 @@ def timing_settings(options: RunOptions) -> Any:
 
     device = timing.resolve_device(options.device)
     threads = options.threads if options.threads is not None else timing.default_threads()
-    return timing.TimingSettings(device, options.dtype, threads, options.min_time)
+    return timing.TimingSettings(device, options.dtype, threads, options.min_time, rounds=options.rounds)
 
 
 def memory_error(limit: int, needed: int, dtype: DType, what: str = "") -> MemoryLimitError:
@@ -276,7 +294,8 @@ def time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxe
     rows: list[TimingRow] = []
     current: list[TimingRow] = []
     interrupted = False
-    with options.progress(len(cases) * len(timing.TIMED)) as step:
+    watch = TimingWatch(settings.device, settings.threads, options)
+    with options.progress(len(cases) * (len(timing.TIMED) + options.rounds)) as step:
         try:
             for case in cases:
                 current.clear()
@@ -284,8 +303,42 @@ def time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxe
         except KeyboardInterrupt:
             interrupted = True
             rows.extend(current)
-    timed = replace(comparison, timings=tuple(rows), peaks=measured, interrupted=interrupted)
+    conditions = watch.finish([row.speedup_spread for row in rows])
+    timed = replace(comparison, timings=tuple(rows), peaks=measured, interrupted=interrupted, conditions=conditions)
     return counting.analyse_timings(timed)
+
+
+class TimingWatch:
+    """The machine sampled before a timing; ``finish`` samples it again and judges the timing."""
+
+    def __init__(self, device: str, threads: int, options: RunOptions) -> None:
+        from dsconv_cli import cache, timing
+
+        self.threads = threads
+        self.environment = environment.describe(timing.torch_info(device), threads)
+        key = cache.reference_key(self.environment["cpu_model"], threads)
+        self.quiet = cache.load_reference(key)
+        self.before = environment.sample_state(timing.reference_ms(threads))
+        if self.quiet is None and self.before.reference_ms and environment.quiet(self.before, threads):
+            self.quiet = self.before.reference_ms
+            try:
+                cache.save_reference(key, self.quiet, environment.state_dict(self.before))
+            except OSError as exc:
+                options.note(f"note: could not cache the reference workload in {cache.cache_file()}: {exc}")
+
+    def finish(self, round_spreads: Sequence[float] = ()) -> environment.Conditions:
+        from dsconv_cli import timing
+
+        after = environment.sample_state(timing.reference_ms(self.threads))
+        reasons = environment.verdict(self.before, after, self.threads, self.quiet, round_spreads)
+        return environment.Conditions(self.environment, self.before, after, self.quiet, reasons)
+
+
+def strict_timing_failure(conditions: environment.Conditions | None, options: RunOptions, what: str) -> str | None:
+    """With ``--strict-timing``, the line that fails a run whose timing cannot be trusted."""
+    if not options.strict_timing or conditions is None or conditions.trusted:
+        return None
+    return f"{what}: timing not trusted (--strict-timing): {conditions.reasons[0]}"
 
 
 def _keep(store: list[TimingRow]) -> Callable[[TimingRow], None]:

@@ -10,6 +10,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -65,6 +66,7 @@ class TimingSettings:
     channels_last: bool = False
     compiled: bool = False
     backward: bool = False
+    rounds: int = 1  # interleaved rounds (compare's items, a stack layer's two columns)
 
     def for_case(self, case: TimingCase) -> TimingSettings:
         return replace(
@@ -84,6 +86,16 @@ class Measured:
     peak_bytes: int | None = None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A module on its device, warmed up (and compiled), with the timer of its call: ready to measure."""
+
+    timer: benchmark.Timer
+    settings: TimingSettings
+    compile_s: float | None
+    peak_bytes: int | None
+
+
 def _sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -97,12 +109,9 @@ def _memory_format(rank: int) -> torch.memory_format:
     raise SpecError("channels_last", True, "applies to 2-D and 3-D convs only (channels_last / channels_last_3d)")
 
 
-def time_module(module: nn.Module, input_shape: Sequence[int], settings: TimingSettings) -> Measured:
-    """Median latency of ``module``: forward in eval and inference mode, or forward + backward in train mode.
-
-    The timed statement is the call itself; building, moving, compiling and the first call all happen
-    before the timer starts.
-    """
+def prepare(module: nn.Module, input_shape: Sequence[int], settings: TimingSettings) -> Prepared:
+    """Move, warm up and (with ``compiled``) compile ``module``: forward in eval and inference mode, or
+    forward + backward in train mode. Everything here happens before any timer starts."""
     device, dt = settings.device, torch_dtype(settings.dtype)
     model = module.to(device=device, dtype=dt).train(settings.backward)
     x = torch.randn(tuple(input_shape), device=device, dtype=dt)
@@ -122,41 +131,79 @@ def time_module(module: nn.Module, input_shape: Sequence[int], settings: TimingS
             # inductor imports parts of PyTorch that warn about PyTorch's own deprecated APIs
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
             runnable = torch.compile(model)
+        start = time.perf_counter()
         if settings.backward:
             x.requires_grad_(True)
             inputs = [x, *(p for p in model.parameters() if p.requires_grad)]
-            start = time.perf_counter()
             grad = torch.ones_like(runnable(x))
             torch.autograd.grad(runnable(x), inputs, grad)  # warm-up (and compilation) outside the timer
-            _sync(device)
-            compile_s = time.perf_counter() - start if settings.compiled else None
-            stmt, scope = "torch.autograd.grad(model(x), inputs, grad)", {"inputs": inputs, "grad": grad}
-            timer = benchmark.Timer(stmt=stmt, globals={"model": runnable, "x": x, "torch": torch, **scope},
-                                    num_threads=settings.threads)  # fmt: skip
-            measurement = timer.blocked_autorange(min_run_time=settings.min_time)
+            stmt, scope = (
+                "torch.autograd.grad(model(x), inputs, grad)",
+                {"inputs": inputs, "grad": grad, "torch": torch},
+            )
         else:
             with torch.inference_mode():
-                start = time.perf_counter()
                 runnable(x)  # warm-up outside the timer: lazy init, allocator, cuDNN choice, compilation
-                _sync(device)
-                compile_s = time.perf_counter() - start if settings.compiled else None
-                timer = benchmark.Timer(stmt="model(x)", globals={"model": runnable, "x": x},
-                                        num_threads=settings.threads)  # fmt: skip
-                measurement = timer.blocked_autorange(min_run_time=settings.min_time)
-    times = list(measurement.times)
-    mean = statistics.fmean(times)
-    latency = Latency(
-        median_ms=measurement.median * 1e3,
-        iqr_ms=measurement.iqr * 1e3,
-        runs=len(measurement.raw_times) * measurement.number_per_run,
-        device=device,
+            stmt, scope = "model(x)", {}
+        _sync(device)
+        compile_s = time.perf_counter() - start if settings.compiled else None
+    timer = benchmark.Timer(stmt=stmt, globals={"model": runnable, "x": x, **scope}, num_threads=settings.threads)
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else None
+    return Prepared(timer, settings, compile_s, peak)
+
+
+def _latency(times: Sequence[float], runs: int, settings: TimingSettings) -> Latency:
+    """Statistics over per-block times (seconds) gathered from every round."""
+    ordered = sorted(times)
+    mean = statistics.fmean(ordered)
+    q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else (ordered[0],) * 3
+    return Latency(
+        median_ms=statistics.median(ordered) * 1e3,
+        iqr_ms=(q3 - q1) * 1e3,
+        runs=runs,
+        device=settings.device,
         threads=settings.threads,
         dtype=settings.dtype.value,
-        min_ms=min(times) * 1e3,
-        cv=statistics.pstdev(times) / mean if len(times) > 1 and mean > 0 else 0.0,
+        min_ms=ordered[0] * 1e3,
+        cv=statistics.pstdev(ordered) / mean if len(ordered) > 1 and mean > 0 else 0.0,
     )
-    peak = torch.cuda.max_memory_allocated() if device == "cuda" else None
-    return Measured(latency, compile_s, peak)
+
+
+def measure_rounds(
+    prepared: dict[str, Prepared],
+    rounds: int,
+    min_time: float,
+    on_round: Callable[[int, dict[str, Latency], tuple[dict[str, float], ...]], None] | None = None,
+) -> tuple[dict[str, Latency], tuple[dict[str, float], ...]]:
+    """Time every prepared item in ``rounds`` interleaved rounds (A B C, B C A, C A B, ...), each a short
+    ``blocked_autorange`` of ``min_time / rounds``. Returns each item's latency over all rounds, and each
+    round's medians (seconds) per item, so ratios can be taken within a round."""
+    names = list(prepared)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    runs = dict.fromkeys(names, 0)
+    per_round: list[dict[str, float]] = []
+    for r in range(rounds):
+        shift = r % len(names)
+        medians: dict[str, float] = {}
+        for name in names[shift:] + names[:shift]:
+            with torch.inference_mode(not prepared[name].settings.backward):
+                m = prepared[name].timer.blocked_autorange(min_run_time=min_time / rounds)
+            times[name].extend(m.times)
+            runs[name] += len(m.raw_times) * m.number_per_run
+            medians[name] = m.median
+        per_round.append(medians)
+        if on_round is not None:
+            done = {n: _latency(times[n], runs[n], prepared[n].settings) for n in names}
+            on_round(r, done, tuple(per_round))
+    latency = {n: _latency(times[n], runs[n], prepared[n].settings) for n in names}
+    return latency, tuple(per_round)
+
+
+def time_module(module: nn.Module, input_shape: Sequence[int], settings: TimingSettings) -> Measured:
+    """Median latency of one module (all its rounds back to back: nothing to interleave it with)."""
+    ready = prepare(module, input_shape, settings)
+    latency, _ = measure_rounds({"module": ready}, 1, settings.min_time)
+    return Measured(latency["module"], ready.compile_s, ready.peak_bytes)
 
 
 def time_case(
@@ -166,9 +213,11 @@ def time_case(
     on_step: Callable[[str], None] | None = None,
     partial: Callable[[TimingRow], None] | None = None,
 ) -> TimingRow:
-    """Time the standard conv, each separable stage alone, and the pair, for one case.
+    """Time the standard conv, each separable stage alone, and the pair, for one case, in interleaved rounds.
 
-    ``partial`` sees the row after each measurement, so an interrupted run keeps what it measured.
+    The speedup is the median of the rounds' ratios (each round times every item once, so a burst of
+    load hits both sides of a ratio). ``partial`` sees the row after each round, so an interrupted run
+    keeps what it measured.
     """
     spec = comparison.spec
     case_settings = settings.for_case(case)
@@ -181,52 +230,102 @@ def time_case(
         "pointwise": (build_variant([pointwise]), (case.batch, *dw_out[1:])),
         "separable": (build_variant(spec.separable()), shape),
     }
-    row = TimingRow(case)
+    prepared: dict[str, Prepared] = {}
     for name in TIMED:
         if on_step is not None:
-            on_step(f"{case.label}: {name}")
+            on_step(f"{case.label}: preparing {name}")
         module, input_shape = jobs[name]
-        measured = time_module(module, input_shape, case_settings)
-        row = replace(
-            row,
-            latency={**row.latency, name: measured.latency},
-            compile_s={
-                **row.compile_s,
-                **({name: measured.compile_s} if measured.compile_s is not None else {}),
-            },
-            peak_bytes={
-                **row.peak_bytes,
-                **({name: measured.peak_bytes} if measured.peak_bytes is not None else {}),
-            },
-        )
+        prepared[name] = prepare(module, input_shape, case_settings)
+    compile_s = {n: p.compile_s for n, p in prepared.items() if p.compile_s is not None}
+    peak_bytes = {n: p.peak_bytes for n, p in prepared.items() if p.peak_bytes is not None}
+
+    def row_of(latency: dict[str, Latency], per_round: tuple[dict[str, float], ...]) -> TimingRow:
+        ratios = tuple(r["standard"] / r["separable"] for r in per_round)
+        return TimingRow(case, latency, compile_s, peak_bytes, round_speedups=ratios)
+
+    def each_round(r: int, latency: dict[str, Latency], per_round: tuple[dict[str, float], ...]) -> None:
+        if on_step is not None:
+            on_step(f"{case.label}: round {r + 1} of {case_settings.rounds}")
         if partial is not None:
-            partial(row)
-    return row
+            partial(row_of(latency, per_round))
+
+    latency, per_round = measure_rounds(prepared, case_settings.rounds, case_settings.min_time, each_round)
+    return row_of(latency, per_round)
 
 
 def time_stack(
     stack: StackResult, settings: TimingSettings, on_step: Callable[[str], None] | None = None
 ) -> StackResult:
-    """Each layer in each column, then each whole column as one module (forward, eval)."""
-    layers = []
-    for layer in stack.layers:
-        latency = {}
-        for column in COLUMNS:
-            if on_step is not None:
-                on_step(f"{layer.name} ({column})")
-            latency[column] = time_module(build_layer(layer, column), layer.input_shape, settings).latency
-        layers.append(replace(layer, latency=latency))
-    totals = {}
-    for column in COLUMNS if stack.chained else ():  # independent layers are no single module
+    """Each layer's two columns in interleaved rounds, then the whole columns as one module each (forward,
+    eval; only where the layers chain)."""
+
+    def pair(name: str, modules: dict[str, nn.Module], shape: Sequence[int]) -> dict[str, Any]:
         if on_step is not None:
-            on_step(f"whole {column} column")
-        totals[column] = time_module(build_stack(stack, column), stack.input_shape, settings).latency
-    return replace(stack, layers=tuple(layers), latency=totals)
+            on_step(name)
+        ready = {column: prepare(module, shape, settings) for column, module in modules.items()}
+        latency, per_round = measure_rounds(ready, settings.rounds, settings.min_time)
+        return {"latency": latency, "round_speedups": tuple(r["standard"] / r["separable"] for r in per_round)}
+
+    layers = [
+        replace(layer, **pair(layer.name, {c: build_layer(layer, c) for c in COLUMNS}, layer.input_shape))
+        for layer in stack.layers
+    ]
+    whole: dict[str, Any] = {}
+    if stack.chained:  # independent layers are no single module
+        whole = pair("whole columns", {c: build_stack(stack, c) for c in COLUMNS}, stack.input_shape)
+    return replace(stack, layers=tuple(layers), **whole)
 
 
 def stack_steps(stack: StackResult) -> int:
-    """How many timings ``time_stack`` runs (for a progress bar)."""
-    return len(COLUMNS) * (len(stack.layers) + (1 if stack.chained else 0))
+    """How many steps ``time_stack`` reports (for a progress bar)."""
+    return len(stack.layers) + (1 if stack.chained else 0)
+
+
+# --- the conditions of a timing ----------------------------------------------------------------------
+
+REFERENCE_SIZE = 192  # the reference workload: a float32 matmul of this size on the CPU
+
+
+def reference_ms(threads: int, min_time: float = 0.05) -> float:
+    """Median time of a small fixed CPU workload at ``threads``: compared with its quiet figure, it says
+    how much of the machine this process is getting right now."""
+    a = torch.randn(REFERENCE_SIZE, REFERENCE_SIZE)
+    b = torch.randn(REFERENCE_SIZE, REFERENCE_SIZE)
+    timer = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b}, num_threads=threads)
+    return float(timer.blocked_autorange(min_run_time=min_time).median * 1e3)
+
+
+def torch_info(device: str) -> dict[str, Any]:
+    """PyTorch's version and build (MKL, oneDNN, OpenMP), and the CUDA device where one is used."""
+    info: dict[str, Any] = {
+        "torch": torch.__version__,
+        "torch_build": {
+            "mkl": torch.backends.mkl.is_available(),  # type: ignore[no-untyped-call]
+            "mkldnn": torch.backends.mkldnn.is_available(),  # type: ignore[no-untyped-call]
+            "openmp": torch.backends.openmp.is_available(),  # type: ignore[no-untyped-call]
+            "cuda": torch.version.cuda,
+        },
+        "torch_parallel": torch.__config__.parallel_info().splitlines()[:4],
+    }
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        info["cuda"] = {
+            "name": props.name,
+            "capability": f"{props.major}.{props.minor}",
+            "memory_bytes": props.total_memory,
+            "clock_khz": getattr(props, "clock_rate", None),
+            "driver": _cuda_driver(),
+            "runtime": torch.version.cuda,
+        }
+    return info
+
+
+def _cuda_driver() -> str | None:
+    try:
+        version = int(torch._C._cuda_getDriverVersion())  # type: ignore[attr-defined]  # private: guarded
+    except (AttributeError, RuntimeError, TypeError, ValueError):
+        return None
+    return f"{version // 1000}.{version % 1000 // 10}"
 
 
 # --- machine peaks --------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own peaks cache, never the user's."""
+    """Each test gets its own cache (peaks, the reference workload), never the user's."""
     path = tmp_path / "cache"
     monkeypatch.setenv("DSCONV_CACHE_DIR", str(path))
     return path

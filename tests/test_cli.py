@@ -70,7 +70,7 @@ def test_json_is_the_documented_schema() -> None:
                     "--no-bench", "--format", "json")  # fmt: skip
     assert result.code == 0
     doc = json.loads(result.stdout)  # nothing but JSON on stdout
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     (c,) = doc["comparisons"]
     assert c["input_shape"] == [1, 16, 50, 129]
     assert c["spec"]["kernel_size"] == [3, 3] and c["spec"]["padding"] == [1, 1]
@@ -99,8 +99,10 @@ def test_json_with_timing_has_latency_objects() -> None:
         assert set(latency) == {"median_ms", "iqr_ms", "min_ms", "runs", "cv", "device", "threads", "dtype"}
         assert latency["median_ms"] > 0 and latency["iqr_ms"] >= 0 and latency["runs"] >= 1
         assert (latency["device"], latency["threads"], latency["dtype"]) == ("cpu", 1, "float32")
-    assert c["speedup"] == pytest.approx(
-        c["standard"]["latency"]["median_ms"] / c["separable"]["latency"]["median_ms"])  # fmt: skip
+    speedup = c["speedup"]
+    assert len(speedup["rounds"]) == 3  # the default: three interleaved rounds
+    assert speedup["median"] == pytest.approx(sorted(speedup["rounds"])[1])
+    assert speedup["min"] == min(speedup["rounds"]) and speedup["max"] == max(speedup["rounds"])
 
 
 def test_csv_has_a_row_per_stage_and_totals() -> None:

@@ -61,7 +61,7 @@ def test_report_all_shipped_configs_markdown() -> None:
 def test_report_json_is_machine_readable() -> None:
     result = invoke("report", SEED, SWEEP, "--no-bench", "--format", "json")
     doc = json.loads(result.stdout)
-    assert doc["schema_version"] == 1 and doc["ok"] is True
+    assert doc["schema_version"] == 2 and doc["ok"] is True
     seed, sweep = doc["configs"]
     totals = seed["points"][0]["totals"]
     assert (totals["standard"]["params"], totals["separable"]["macs"]) == (4_608, 4_231_200)
@@ -176,7 +176,8 @@ def test_timed_stack_reports_latency_per_layer_and_total(tmp_path: Path) -> None
         assert layer["standard"]["latency"]["median_ms"] > 0
         assert layer["separable"]["latency"]["threads"] == 1
     assert point["totals"]["separable"]["latency"]["runs"] >= 1
-    assert point["speedup"] > 0
+    assert point["speedup"]["median"] > 0 and len(point["speedup"]["rounds"]) == 3
+    assert all(len(layer["speedup"]["rounds"]) == 3 for layer in point["layers"])
     budget = json.loads(result.stdout)["configs"][0]["budgets"][0]
     assert budget["metric"] == "latency_ms" and budget["measured"] and budget["ok"]
 

@@ -57,7 +57,7 @@ def test_every_combination_is_a_timing_row() -> None:
     c = json.loads(result.stdout)["comparisons"][0]
     cases = [(t["batch"], t["dtype"], t["channels_last"], t["backward"]) for t in c["timings"]]
     assert len(cases) == 2 * 2 * 2 * 2 == len(set(cases))
-    assert all(t["speedup"] > 0 for t in c["timings"])
+    assert all(t["speedup"]["median"] > 0 for t in c["timings"])
     # counts follow each case's batch
     by_batch = {t["batch"]: t["standard"]["memory"]["input_bytes"] for t in c["timings"] if t["dtype"] == "float32"}
     assert by_batch == {1: 1_024, 2: 2_048}
@@ -87,23 +87,23 @@ def test_channels_last_on_1d_is_refused() -> None:
 
 
 def test_ctrl_c_prints_what_was_measured_and_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = timing.time_module
-    calls = {"n": 0}
+    real = timing.measure_rounds
 
-    def interrupted_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
+    def interrupted_after_the_first_round(prepared, rounds, min_time, on_round=None):  # type: ignore[no-untyped-def]
+        def hook(r, latency, per_round):  # type: ignore[no-untyped-def]
+            on_round(r, latency, per_round)
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
 
-    monkeypatch.setattr(timing, "time_module", interrupted_on_third)
+        return real(prepared, rounds, min_time, hook)
+
+    monkeypatch.setattr(timing, "measure_rounds", interrupted_after_the_first_round)
     result = invoke("compare", *TINY, "--no-roofline", "-f", "json")
     assert result.code == 130
     c = json.loads(result.stdout)["comparisons"][0]
     assert c["interrupted"] is True
     (row,) = c["timings"]
-    assert "latency" in row["standard"] and "latency" in row["depthwise"]
-    assert "latency" not in row["pointwise"]
+    assert all("latency" in row[item] for item in ("standard", "depthwise", "pointwise", "separable"))
+    assert len(row["speedup"]["rounds"]) == 1  # what the first of three rounds measured
     assert result.stderr == "error: interrupted by Ctrl-C; the timings measured before it are shown\n"
 
 

@@ -63,10 +63,10 @@ def test_timing_reports_each_case_through_the_progress_callback() -> None:
         totals.append(total)
         yield seen.append
 
-    options = runner.RunOptions(bench=True, threads=1, min_time=0.01, progress=progress)
+    options = runner.RunOptions(bench=True, threads=1, min_time=0.01, rounds=2, progress=progress)
     axes = runner.TimingAxes((1, 2), (DType.FLOAT32,), False, False, False, False)
     c = runner.compare_layer({"in_channels": 2, "out_channels": 4}, (1, 2, 6, 6), options, axes)
-    assert totals == [2 * len(ITEMS)]  # every item of every case is one step
+    assert totals == [2 * (len(ITEMS) + 2)]  # each case: every item prepared, then each round
     assert len(seen) == totals[0]
     assert [row.case.batch for row in c.timings] == [1, 2]
     assert all(math.isfinite(row.speedup or math.nan) for row in c.timings)

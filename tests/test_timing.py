@@ -22,7 +22,7 @@ from dsconv_cli.timing import (
 
 SPEC = resolve_spec(rank=2, in_channels=4, out_channels=8, norm="batch", act="relu")
 COMPARISON = counting.compare(SPEC, (1, 4, 8, 8))
-CPU = TimingSettings("cpu", DType.FLOAT32, threads=1, min_time=0.01)
+CPU = TimingSettings("cpu", DType.FLOAT32, threads=1, min_time=0.01, rounds=3)
 
 
 @pytest.mark.parametrize("dtype", list(DType))
@@ -31,15 +31,17 @@ def test_time_case_times_every_item(dtype: DType) -> None:
     partials: list[int] = []
     row = time_case(COMPARISON, TimingCase(2, dtype), CPU, on_step=seen.append,
                     partial=lambda r: partials.append(len(r.latency)))  # fmt: skip
-    assert seen == [f"batch 2, {dtype.value}, forward: {name}" for name in TIMED]
-    assert partials == [1, 2, 3, 4]  # the row grows one measurement at a time
+    label = f"batch 2, {dtype.value}, forward"
+    assert seen == [f"{label}: preparing {name}" for name in TIMED] + [f"{label}: round {r} of 3" for r in (1, 2, 3)]
+    assert partials == [4, 4, 4]  # every round times every item; the row is kept after each round
     assert set(row.latency) == set(TIMED)
     for latency in row.latency.values():
         assert latency.median_ms > 0 and latency.min_ms > 0
         assert latency.min_ms <= latency.median_ms
         assert latency.iqr_ms >= 0 and latency.cv >= 0 and latency.runs >= 1
         assert (latency.device, latency.threads, latency.dtype) == ("cpu", 1, dtype.value)
-    assert row.speedup == pytest.approx(row.latency["standard"].median_ms / row.latency["separable"].median_ms)
+    assert len(row.round_speedups) == 3
+    assert row.speedup == sorted(row.round_speedups)[1]  # the median of the rounds' ratios
     assert row.compile_s == {} and row.peak_bytes == {}  # not compiled; no allocator peak on CPU
 
 
