@@ -38,9 +38,17 @@ def load_peaks(key: str) -> Peaks | None:
     if not isinstance(entry, dict):
         return None
     try:
-        return Peaks(**{f.name: entry[f.name] for f in dataclasses.fields(Peaks)})
+        values = {f.name: entry[f.name] for f in dataclasses.fields(Peaks) if f.name in entry or f.name != "conditions"}
+        peaks = Peaks(**values)
     except (KeyError, TypeError):
         return None
+    if not all(_positive(v) for v in (peaks.bandwidth_gbps, peaks.compute_gflops, peaks.threads)):
+        return None  # a damaged or hand-edited entry: measure again
+    return peaks
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")
 
 
 def save_peaks(peaks: Peaks) -> Path:

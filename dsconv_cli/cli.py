@@ -313,6 +313,7 @@ def peaks(
     dtype: opt.DTypeOpt = DType.FLOAT32,
     threads: opt.ThreadsOpt = None,
     refresh: opt.RefreshOpt = False,
+    check: opt.CheckPeaksOpt = False,
     output_format: opt.FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Measure this machine's memory bandwidth and compute peak (cached per device, dtype and threads).
@@ -323,6 +324,10 @@ def peaks(
 
     if output_format is OutputFormat.CSV:
         raise SpecError("format", "csv", "peaks print as table, json or markdown")
+    if check:
+        before, now = runner.check_peaks(device, dtype, threads, runner.RunOptions(**_on_stderr()))
+        _emit(render.render_peaks_check(before, now, output_format), None)
+        return
     result, cached = runner.peaks_and_source(device, dtype, threads, refresh, runner.RunOptions(**_on_stderr()))
     _emit(render.render_peaks(result, cached, str(cache.cache_file()), output_format), None)
 

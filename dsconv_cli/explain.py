@@ -42,7 +42,25 @@ def explanation(c: Comparison, row: TimingRow) -> str | None:
             f"({total:.3f} ms), so that time is spent outside the convolutions themselves (the hand-off between "
             "them, or thread scheduling: compare --threads 1,2)"
         )
-    return line
+    return line + _threads_line(row)
+
+
+ONE_THREAD_FACTOR = 1.5  # one thread this much faster than the run's threads is worth saying
+
+
+def _threads_line(row: TimingRow) -> str:
+    """Where one thread beats the run's threads, say so in plain words and suggest ``--threads 1``."""
+    faster = []
+    for name in ("standard", "separable"):
+        one, many = row.one_thread.get(name), row.latency.get(name)
+        if one and many and many.median_ms > ONE_THREAD_FACTOR * one:
+            what = "pair" if name == "separable" else "conv"
+            faster.append(f"the {name} {what} ran {many.median_ms / one:.1f}× faster on 1 thread ({one:.3f} ms) "
+                          f"than on {many.threads} ({many.median_ms:.3f} ms)")  # fmt: skip
+    if not faster:
+        return ""
+    return (f"; {' and '.join(faster)}: this layer is too small to split across threads (or other work "
+            "holds the cores), so pass --threads 1")  # fmt: skip
 
 
 def _pct(fraction: float) -> str:

@@ -201,6 +201,7 @@ def timing_dict(c: Comparison, row: TimingRow) -> dict[str, Any]:
         "threads": next((lat.threads for lat in row.latency.values()), row.case.threads),
         **{name: item_dict(items[name]) for name in ITEMS},
         "speedup": speedup_dict(row.round_speedups, row.speedup),
+        "one_thread_ms": row.one_thread or None,  # CPU runs on several threads: the medians on one
         "explanation": explain.explanation(c, row),
     }
 

@@ -114,6 +114,9 @@ EmitConfigOpt = Annotated[
                  "report.", rich_help_panel=OUTPUT, show_default=False, dir_okay=False),
 ]  # fmt: skip
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the model's own traceback when it fails.")]
+CheckPeaksOpt = Annotated[
+    bool, typer.Option("--check", help="Measure now (not cached) and compare with the cached peaks.")
+]
 RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Measure again even when cached.")]
 
 

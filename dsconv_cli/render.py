@@ -152,6 +152,19 @@ def render_peaks(peaks: Peaks, cached: bool, cache_file: str, fmt: OutputFormat)
     return [tables.rich_table(table, title="machine peaks")]
 
 
+def render_peaks_check(cached: Peaks | None, now: Peaks, fmt: OutputFormat) -> Rendered:
+    """``peaks --check``: the cached peaks beside today's, and what the difference means."""
+    summary = rows.peaks_check_summary(cached, now)
+    if fmt is OutputFormat.JSON:
+        doc = {"schema_version": export.SCHEMA_VERSION, "cached": export.peaks_dict(cached) if cached else None,
+               "now": export.peaks_dict(now), "summary": summary}  # fmt: skip
+        return export.to_json(doc)
+    table = rows.peaks_check_table(cached, now)
+    if fmt is OutputFormat.MARKDOWN:
+        return export.markdown_table(*table) + f"\n\n{summary}\n"
+    return [tables.rich_table(table, title="machine peaks: cached and today"), Text(summary)]
+
+
 def render_model(a: ModelAnalysis, fmt: OutputFormat, depth: int | None) -> Rendered:
     """A model analysis in ``fmt``: the module tree, the conversion candidates and the summary."""
     if fmt is OutputFormat.JSON:

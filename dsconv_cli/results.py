@@ -127,6 +127,7 @@ class TimingRow:
     peak_bytes: dict[str, int] = field(default_factory=dict)
     analysis: dict[str, ItemAnalysis] = field(default_factory=dict)  # counts, traffic, roofline per item
     round_speedups: tuple[float, ...] = ()  # standard / separable within each interleaved round
+    one_thread: dict[str, float] = field(default_factory=dict)  # CPU, several threads: median ms at one
 
     @property
     def speedup(self) -> float | None:
@@ -170,6 +171,7 @@ class Peaks:
     compute_gflops: float
     measured_at: str
     torch_version: str
+    conditions: dict[str, Any] = field(default_factory=dict)  # repeats' spreads, the machine's state
 
     @property
     def ridge_point(self) -> float:

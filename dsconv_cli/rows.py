@@ -405,7 +405,7 @@ TITLES: dict[str, str] = {
     "budget": "budget", "limit": "limit", "actual": "actual", "margin": "margin", "verdict": "verdict",
     "column": "column", "metric": "metric", "baseline": "baseline", "now": "now", "change": "change",
     "stage": "stage", "quantity": "quantity", "reference": "reference", "dsconv": "dsconv",
-    "reference_value": "reference value",
+    "reference_value": "reference value", "": "", "cached": "cached",
     # whole models and the conversion advisor
     "config": "config", "points": "points", "budgets": "budgets",
     "module": "module", "type": "type", "share": "share", "conv": "conv",
@@ -476,6 +476,31 @@ def peaks_table(peaks: Peaks, cached: bool, cache_file: str) -> MetricTable:
         ["cache", f"{'cached' if cached else 'measured now'}: {cache_file}"],
     ]
     return ["", "value"], body
+
+
+def peaks_check_table(cached: Peaks | None, now: Peaks) -> MetricTable:
+    """Cached peaks beside today's, with the ratio."""
+    body = []
+    for label, attr, unit in (("memory bandwidth", "bandwidth_gbps", "GB/s"), ("compute peak", "compute_gflops",
+                                                                              "GFLOP/s")):  # fmt: skip
+        new = getattr(now, attr)
+        old = getattr(cached, attr) if cached is not None else None
+        body.append([label, "-" if old is None else f"{old:.2f} {unit}", f"{new:.2f} {unit}",
+                     "-" if not old else f"{new / old:.2f}×"])  # fmt: skip
+    return titles("", "cached", "now", "change"), body
+
+
+def peaks_check_summary(cached: Peaks | None, now: Peaks) -> str:
+    if cached is None:
+        return "no cached peaks to compare with: dsconv peaks measures and caches them"
+    ratio = now.compute_gflops / cached.compute_gflops
+    if ratio < 0.7:
+        return (f"today's machine reaches {ratio:.0%} of the cached compute peak (measured {cached.measured_at}): "
+                "it is busy or throttled, so timings now run slow and rooflines read high")  # fmt: skip
+    if ratio > 1.3:
+        return (f"today's machine reaches {ratio:.0%} of the cached compute peak: the cached figure is too low; "
+                "dsconv peaks --refresh on a quiet machine")  # fmt: skip
+    return f"today's machine matches the cached peaks within 30% (compute {ratio:.0%})"
 
 
 def timing_table(c: Comparison) -> MetricTable:

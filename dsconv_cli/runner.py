@@ -368,14 +368,53 @@ def peaks_and_source(
     if cached is not None:
         return cached, True
     options = options or RunOptions()
-    with options.progress(1) as step:
-        step(f"measuring {resolved} peaks ({dtype.value}, {threads} threads); cached for next time")
-        measured = timing.measure_peaks(resolved, dtype, threads)
+    measured, problems = measure_peaks_watched(resolved, dtype, threads, options)
+    if problems:
+        options.note(f"note: peaks not cached: {'; '.join(problems)}; run dsconv peaks --refresh on a quiet machine")
+        return measured, False
     try:
         cache.save_peaks(measured)
     except OSError as exc:
         options.note(f"note: could not cache peaks in {cache.cache_file()}: {exc}")
     return measured, False
+
+
+def measure_peaks_watched(device: str, dtype: DType, threads: int, options: RunOptions) -> tuple[Peaks, list[str]]:
+    """Peaks measured with the machine sampled before and after; the reasons not to keep them, if any."""
+    from dsconv_cli import timing
+
+    before = environment.sample_state()
+    with options.progress(1) as step:
+        step(f"measuring {device} peaks ({dtype.value}, {threads} threads)")
+        measured = timing.measure_peaks(device, dtype, threads)
+    after = environment.sample_state()
+    problems = [
+        f"the machine was busy {when} ({state.others_running:.1f} other runnable tasks on {state.cpus} CPUs)"
+        for when, state in (("before", before), ("after", after))
+        if not environment.quiet(state, threads) and state.others_running is not None
+    ][:1]
+    for what in ("bandwidth", "compute"):
+        spread = measured.conditions.get(f"{what}_spread", 1.0)
+        if spread > timing.PEAK_AGREEMENT:
+            problems.append(f"the {what} repeats disagree by {spread:.2f}× (over {timing.PEAK_AGREEMENT}×)")
+    conditions = measured.conditions | {"before": environment.state_dict(before),
+                                        "after": environment.state_dict(after)}  # fmt: skip
+    return replace(measured, conditions=conditions), problems
+
+
+def check_peaks(
+    device: Device | str, dtype: DType, threads: int | None, options: RunOptions
+) -> tuple[Peaks | None, Peaks]:
+    """Today's peaks, measured now and not cached, beside the cached ones (None when there are none)."""
+    from dsconv_cli import cache, timing
+
+    resolved = timing.resolve_device(Device(device))
+    threads = threads if threads is not None else timing.default_threads()
+    cached = cache.load_peaks(timing.peaks_key(resolved, dtype, threads))
+    now, problems = measure_peaks_watched(resolved, dtype, threads, options)
+    for problem in problems:
+        options.note(f"note: {problem}")
+    return cached, now
 
 
 # --- whole jobs: what a command or an API call runs ----------------------------------------------

@@ -107,19 +107,6 @@ def test_ctrl_c_prints_what_was_measured_and_exits_130(monkeypatch: pytest.Monke
     assert result.stderr == "error: interrupted by Ctrl-C; the timings measured before it are shown\n"
 
 
-def test_peaks_uses_the_cache_then_refreshes(private_cache: Path) -> None:
-    _seed_peaks(private_cache)
-    cached = invoke("peaks", "--device", "cpu", "--threads", "1", "-f", "json")
-    assert cached.code == 0, cached.stderr
-    doc = json.loads(cached.stdout)
-    assert doc["cached"] is True and doc["peaks"]["compute_gflops"] == 100.0
-    assert doc["peaks"]["ridge_point"] == 5.0
-    fresh = json.loads(invoke("peaks", "--device", "cpu", "--threads", "1", "--refresh", "-f", "json").stdout)
-    assert fresh["cached"] is False and fresh["peaks"]["torch_version"] != "test"
-    stored = json.loads((private_cache / "peaks.json").read_text())
-    assert list(stored.values())[0]["torch_version"] == fresh["peaks"]["torch_version"]
-
-
 def test_peaks_table_and_bad_input(private_cache: Path) -> None:
     _seed_peaks(private_cache)
     out = invoke("peaks", "--device", "cpu", "--threads", "1").stdout

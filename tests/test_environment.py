@@ -57,7 +57,9 @@ def machine(monkeypatch: pytest.MonkeyPatch, private_cache):  # type: ignore[no-
 def test_a_busy_machine_marks_the_result_untrusted_and_strict_timing_fails(machine) -> None:  # type: ignore[no-untyped-def]
     machine(QUIET)
     quiet = json.loads(invoke("compare", *TINY, "-f", "json").stdout)["comparisons"][0]
-    assert quiet["trusted"] is True and not any("not trusted" in w for w in quiet["warnings"])
+    # a quiet machine raises no machine reason (tiny layers may still show rounds that disagree)
+    assert not any("busy" in reason for reason in quiet["environment"]["untrusted_because"])
+    assert quiet["trusted"] == (quiet["environment"]["untrusted_because"] == [])
     machine(BUSY)
     result = invoke("compare", *TINY, "-f", "json")
     assert result.code == 0

@@ -13,8 +13,8 @@ PEAKS = Peaks("cpu", "test cpu", "float32", 1, bandwidth_gbps=20.0, compute_gflo
               measured_at="2026-01-01T00:00:00+00:00", torch_version="test")  # fmt: skip
 
 
-def _latency(ms: float, cv: float = 0.01) -> Latency:
-    return Latency(ms, 0.01, 100, "cpu", 1, "float32", min_ms=ms * 0.9, cv=cv)
+def _latency(ms: float, cv: float = 0.01, threads: int = 1) -> Latency:
+    return Latency(ms, 0.01, 100, "cpu", threads, "float32", min_ms=ms * 0.9, cv=cv)
 
 
 def test_stage_traffic_of_the_seed_example() -> None:
@@ -98,3 +98,18 @@ def test_explanation_flags_a_pair_slower_than_its_stages() -> None:
     )
     # no peaks: no roofline clause, and 1.2 / 1.8 is a slowdown
     assert "is 1.50× slower" in line and "roof" not in line
+
+
+def test_one_thread_much_faster_is_said_in_plain_words() -> None:
+    latency = {"standard": _latency(1.0, threads=2), "depthwise": _latency(0.3, threads=2),
+               "pointwise": _latency(0.3, threads=2), "separable": _latency(0.6, threads=2)}  # fmt: skip
+    slow_threads = TimingRow(TimingCase(1, DType.FLOAT32), latency, one_thread={"standard": 0.4, "separable": 0.55})
+    c = counting.analyse_timings(SEED.__class__(SEED.spec, SEED.input_shape, SEED.standard, SEED.separable,
+                                                timings=(slow_threads,)))  # fmt: skip
+    line = explain.explanation(c, c.timings[0])
+    assert line is not None
+    assert line.endswith("; the standard conv ran 2.5× faster on 1 thread (0.400 ms) than on 2 (1.000 ms): this "
+                         "layer is too small to split across threads (or other work holds the cores), so pass "
+                         "--threads 1")  # fmt: skip
+    # the pair: 0.6 against 0.55 on one thread is no reason to say anything
+    assert "separable pair ran" not in line

@@ -97,3 +97,10 @@ def test_cuda_timing_structure() -> None:
     row = time_case(COMPARISON, TimingCase(1, DType.FLOAT16), settings)
     assert all(lat.device == "cuda" and lat.median_ms > 0 for lat in row.latency.values())
     assert set(row.peak_bytes) == set(TIMED) and all(v > 0 for v in row.peak_bytes.values())
+
+
+def test_several_cpu_threads_also_time_one_thread() -> None:
+    two = TimingSettings("cpu", DType.FLOAT32, threads=2, min_time=0.01, rounds=2)
+    row = time_case(COMPARISON, TimingCase(1, DType.FLOAT32), two)
+    assert set(row.one_thread) == {"standard", "separable"} and all(ms > 0 for ms in row.one_thread.values())
+    assert time_case(COMPARISON, TimingCase(1, DType.FLOAT32), CPU).one_thread == {}  # already one thread

@@ -1,0 +1,100 @@
+"""Machine peaks: the best of repeats over a few sizes, cached only when measured on a quiet machine with
+repeats that agree, with the conditions stored; ``peaks --check`` compares today with the cache."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from conftest import invoke
+
+from dsconv_cli import environment, timing
+from dsconv_cli.environment import MachineState
+from dsconv_cli.results import Peaks
+
+QUIET = MachineState(load1=0.1, others_running=0.0, steal=0.0, cpus=2, reference_ms=None)
+BUSY = MachineState(load1=3.0, others_running=2.0, steal=0.0, cpus=2, reference_ms=None)
+ARGS = ["peaks", "--device", "cpu", "--threads", "1", "-f", "json"]
+
+
+def fake_peaks(compute: float = 80.0, spread: float = 1.05) -> Peaks:
+    return Peaks("cpu", timing.device_name("cpu"), "float32", 1, 20.0, compute, "2026-11-28T00:00:00+00:00", "fake",
+                 {"bandwidth_spread": 1.02, "compute_spread": spread})  # fmt: skip
+
+
+@pytest.fixture
+def measured(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``measured(state, peaks)``: every machine sample returns ``state``, every measurement ``peaks``."""
+
+    def set_to(state: MachineState, peaks: Peaks) -> None:
+        monkeypatch.setattr(environment, "sample_state", lambda reference_ms=None: state)
+        monkeypatch.setattr(timing, "measure_peaks", lambda *args, **kwargs: peaks)
+
+    return set_to
+
+
+def stored(cache: Path) -> dict[str, dict[str, object]]:
+    path = cache / "peaks.json"
+    return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("reference|")} if (
+        path.exists()) else {}  # fmt: skip
+
+
+def test_quiet_agreeing_peaks_are_cached_with_their_conditions(measured, private_cache: Path) -> None:  # type: ignore[no-untyped-def]
+    measured(QUIET, fake_peaks())
+    first = json.loads(invoke(*ARGS).stdout)
+    assert first["cached"] is False
+    (entry,) = stored(private_cache).values()
+    assert entry["compute_gflops"] == 80.0
+    assert entry["conditions"]["before"]["others_running"] == 0.0  # type: ignore[index]
+    assert entry["conditions"]["compute_spread"] == 1.05  # type: ignore[index]
+    again = json.loads(invoke(*ARGS).stdout)
+    assert again["cached"] is True and again["peaks"]["compute_gflops"] == 80.0
+
+
+def test_peaks_measured_on_a_busy_machine_are_used_but_not_cached(measured, private_cache: Path) -> None:  # type: ignore[no-untyped-def]
+    measured(BUSY, fake_peaks())
+    result = invoke(*ARGS)
+    assert result.code == 0 and json.loads(result.stdout)["cached"] is False
+    assert "note: peaks not cached: the machine was busy before (2.0 other runnable tasks on 2 CPUs)" in (
+        result.stderr.replace("\n", " "))  # fmt: skip
+    assert stored(private_cache) == {}
+
+
+def test_repeats_that_disagree_are_not_cached(measured, private_cache: Path) -> None:  # type: ignore[no-untyped-def]
+    measured(QUIET, fake_peaks(spread=2.0))
+    result = invoke(*ARGS)
+    assert "the compute repeats disagree by 2.00× (over 1.3×)" in result.stderr.replace("\n", " ")
+    assert stored(private_cache) == {}
+
+
+@pytest.mark.parametrize("bad", [0, None, "fast", -5.0, True])
+def test_invalid_cached_values_are_measured_again(measured, private_cache: Path, bad: object) -> None:  # type: ignore[no-untyped-def]
+    measured(QUIET, fake_peaks())
+    private_cache.mkdir(parents=True)
+    key = timing.peaks_key("cpu", timing.DType.FLOAT32, 1)
+    entry = asdict(fake_peaks(compute=999.0)) | {"compute_gflops": bad}
+    (private_cache / "peaks.json").write_text(json.dumps({key: entry}))
+    doc = json.loads(invoke(*ARGS).stdout)
+    assert doc["cached"] is False and doc["peaks"]["compute_gflops"] == 80.0
+
+
+def test_check_compares_today_with_the_cache(measured, private_cache: Path) -> None:  # type: ignore[no-untyped-def]
+    measured(QUIET, fake_peaks(compute=100.0))
+    invoke(*ARGS)  # caches 100 GFLOP/s
+    measured(QUIET, fake_peaks(compute=40.0))
+    out = invoke("peaks", "--device", "cpu", "--threads", "1", "--check").stdout
+    assert "100.00 GFLOP/s" in out and "40.00 GFLOP/s" in out and "0.40×" in out
+    assert "today's machine reaches 40% of the cached compute peak" in out.replace("\n", " ")
+    doc = json.loads(invoke("peaks", "--device", "cpu", "--threads", "1", "--check", "-f", "json").stdout)
+    assert doc["cached"]["compute_gflops"] == 100.0 and doc["now"]["compute_gflops"] == 40.0
+    (entry,) = stored(private_cache).values()
+    assert entry["compute_gflops"] == 100.0  # --check never overwrites the cache
+
+
+def test_a_real_measurement_reports_its_spreads() -> None:
+    peaks = timing.measure_peaks("cpu", timing.DType.FLOAT32, 1, min_time=0.06)
+    assert peaks.bandwidth_gbps > 0 and peaks.compute_gflops > 0
+    assert peaks.conditions["bandwidth_spread"] >= 1 and peaks.conditions["compute_spread"] >= 1
+    assert peaks.conditions["matmul_size"] >= 256
