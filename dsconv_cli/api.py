@@ -57,6 +57,8 @@ def compare(
     norm: Norm | str | None = None,
     act: Activation | str | None = None,
     placement: Placement | str | None = None,
+    act_after: str | None = None,
+    slopes: str | int | None = None,
     input_shape: IntOrSeq | None = None,
     batch: IntOrSeq | None = None,
     verify: bool = False,
@@ -86,7 +88,7 @@ def compare(
         in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
         dilation=dilation, groups=groups, multiplier=multiplier, bias=bias, depthwise_bias=depthwise_bias,
         transposed=transposed,
-        output_padding=output_padding, norm=norm, act=act, placement=placement,
+        output_padding=output_padding, norm=norm, act=act, placement=placement, act_after=act_after, slopes=slopes,
     )  # fmt: skip
     shape = parse_input_shape(_text(input_shape), batches[0] if batches else None)
     axes = runner.TimingAxes(batches, dtypes, channels_last, compile, backward, roofline, thread_counts)
@@ -110,6 +112,8 @@ def count(
     norm: Norm | str | None = None,
     act: Activation | str | None = None,
     placement: Placement | str | None = None,
+    act_after: str | None = None,
+    slopes: str | int | None = None,
     input_shape: IntOrSeq | None = None,
 ) -> Comparison:
     """Exact params, MACs and shapes of one layer and its separable pair: no timing, no torch."""
@@ -117,7 +121,8 @@ def count(
         in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
         dilation=dilation, groups=groups, multiplier=multiplier, bias=bias, depthwise_bias=depthwise_bias,
         transposed=transposed,
-        output_padding=output_padding, norm=norm, act=act, placement=placement, input_shape=input_shape, bench=False,
+        output_padding=output_padding, norm=norm, act=act, placement=placement, act_after=act_after, slopes=slopes,
+        input_shape=input_shape, bench=False,
     )  # fmt: skip
 
 

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from dsconv_cli import kinds
+from dsconv_cli.blocks import Gate, Plan, SqueezeExcite
 from dsconv_cli.results import StackResult
-from dsconv_cli.spec import Activation, ConvLayer, DType, Norm, Stage
+from dsconv_cli.spec import Activation, ConvLayer, DType, Norm, Slopes, Stage
 
 _CONV: dict[tuple[bool, int], type[nn.Module]] = {
     (False, 1): nn.Conv1d,
@@ -31,6 +32,7 @@ _ACT: dict[Activation, type[nn.Module]] = {
     Activation.RELU6: nn.ReLU6,
     Activation.HARDSWISH: nn.Hardswish,
     Activation.SILU: nn.SiLU,
+    Activation.TANH: nn.Tanh,
 }
 
 
@@ -63,7 +65,7 @@ def build_stage(stage: Stage, device: str | torch.device = "cpu") -> nn.Module:
     if stage.norm is Norm.BATCH:
         layers.append(_NORM[stage.conv.rank](channels, device=device))
     if stage.act is Activation.PRELU:
-        layers.append(nn.PReLU(channels, device=device))
+        layers.append(nn.PReLU(1 if stage.slopes is Slopes.ONE else channels, device=device))
     elif stage.act is not Activation.NONE:
         layers.append(_ACT[stage.act]())
     return layers[0] if len(layers) == 1 else nn.Sequential(*layers)
@@ -83,11 +85,107 @@ def build_global_avg_pool(rank: int) -> nn.Module:
     return _POOL[rank](1)
 
 
-def build_stack(stack: StackResult, column: str, device: str | torch.device = "cpu") -> nn.Sequential:
-    """A whole column of a stack as one module."""
-    return nn.Sequential(
+class SqueezeExciteModule(nn.Module):
+    """Global average pool, 1×1 conv to the squeeze width, act, 1×1 conv back, gate, channel-wise scale."""
+
+    def __init__(self, se: SqueezeExcite, rank: int, device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        conv = _CONV[(False, rank)]
+        self.rank = rank
+        self.reduce = conv(se.channels, se.squeeze, 1, device=device)
+        self.act = nn.PReLU(se.squeeze, device=device) if se.act is Activation.PRELU else _ACT[se.act]()
+        self.expand = conv(se.squeeze, se.channels, 1, device=device)
+        self.gate = nn.Sigmoid() if se.gate is Gate.SIGMOID else nn.Hardsigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean(dim=tuple(range(2, 2 + self.rank)), keepdim=True)
+        gate: torch.Tensor = self.gate(self.expand(self.act(self.reduce(scale))))
+        return x * gate
+
+
+class Residual(nn.Module):
+    """``body(x) + shortcut(x)``: the shortcut is the identity or a projection."""
+
+    def __init__(self, body: nn.Module, shortcut: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        body: torch.Tensor = self.body(x)
+        shortcut: torch.Tensor = self.shortcut(x)
+        return body + shortcut
+
+
+class SelfAdd(nn.Module):
+    """A layer whose config adds an earlier layer's output, timed or checked alone: its own output stands
+    in for the other operand (same shape, same one add per element)."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.body(x)
+        return y + y
+
+
+def build_plan(plan: Plan, rank: int, device: str | torch.device = "cpu") -> nn.Module:
+    """A block plan as modules, named by part (``expand``, ``depthwise``, ``se``, ``project``, ...)."""
+    body = nn.Sequential(
         OrderedDict(
-            (f"{i}_{layer.name.replace('.', '_')}", kinds.build_layer(layer, column, device))
-            for i, layer in enumerate(stack.layers)
+            (part.name, SqueezeExciteModule(part, rank, device) if isinstance(part, SqueezeExcite)
+             else build_stage(part, device))
+            for part in plan.parts
         )
-    )
+    )  # fmt: skip
+    if not plan.residual:
+        return body
+    return Residual(body, nn.Identity() if plan.shortcut is None else build_stage(plan.shortcut, device))
+
+
+def build_pool(
+    kind: str, rank: int, kernel: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...]
+) -> nn.Module:
+    cls = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d, ("max", 3): nn.MaxPool3d,
+           ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d, ("avg", 3): nn.AvgPool3d}[(kind, rank)]  # fmt: skip
+    pool: nn.Module = cls(kernel, stride, padding)
+    return pool
+
+
+class StackModule(nn.Module):
+    """A column of a stack: layers in order, with ``add`` skips from earlier layers' outputs and ``share``
+    reusing an earlier layer's module (so its parameters exist once)."""
+
+    def __init__(self, layers: list[nn.Module], names: list[str], adds: list[int | None]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.names = names
+        self.adds = adds
+        self.keep = {i for i in adds if i is not None}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept: dict[int, torch.Tensor] = {}
+        for i, (layer, add) in enumerate(zip(self.layers, self.adds, strict=True)):
+            x = layer(x)
+            if add is not None:
+                x = x + kept[add]
+            if i in self.keep:
+                kept[i] = x
+        return x
+
+
+def build_stack(stack: StackResult, column: str, device: str | torch.device = "cpu") -> nn.Module:
+    """A whole column of a stack as one module (skips and shared layers included)."""
+    index = {layer.name: i for i, layer in enumerate(stack.layers)}
+    modules: list[nn.Module] = []
+    for layer in stack.layers:
+        if layer.share is not None:
+            modules.append(modules[index[layer.share]])  # the same module object: parameters once
+        else:
+            modules.append(kinds.build_layer(layer, column, device, alone=False))
+    adds = [index[layer.add] if layer.add is not None else None for layer in stack.layers]
+    if not any(a is not None for a in adds) and not any(layer.share for layer in stack.layers):
+        names = [f"{i}_{layer.name.replace('.', '_')}" for i, layer in enumerate(stack.layers)]
+        return nn.Sequential(OrderedDict(zip(names, modules, strict=True)))
+    return StackModule(modules, [layer.name for layer in stack.layers], adds)

@@ -16,20 +16,23 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
 
+from dsconv_cli.blocks import Gate
 from dsconv_cli.errors import ConfigError, SpecError
 from dsconv_cli.kinds import ALL_FIELDS, KINDS
 from dsconv_cli.parse import parse_convert_rule
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
     DEFAULT_MAX_POINTS,
+    ActAfter,
     Activation,
     Budgets,
     LayerDecl,
     LayerKind,
     Norm,
     Placement,
+    Slopes,
     default_input_shape,
     validate_input_shape,
 )
@@ -96,7 +99,29 @@ class LayerFields(_Strict):
     norm: Norm | None = None
     act: Activation | None = None
     placement: Placement | None = None
+    act_after: ActAfter | None = Field(None, description="depthwise, pointwise, both or none.")
+    slopes: Annotated[Slopes, BeforeValidator(str)] | None = Field(None, description="PReLU slopes: 1 or channel.")
     out_features: Positive | None = Field(None, description="Output features (linear layers).")
+    expand: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, description="Expansion ratio of an inverted residual (default 6)."
+    )
+    se: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = Field(
+        None, description="Squeeze-excite: squeeze channels = max(1, int(block input channels × se)), e.g. 0.25."
+    )
+    se_channels: Positive | None = Field(None, description="Squeeze-excite width, instead of se.")
+    se_act: Activation | None = Field(None, description="Squeeze-excite activation (default: the block's).")
+    se_gate: Gate | None = Field(None, description="Squeeze-excite gate: sigmoid or hardsigmoid (default sigmoid).")
+    residual: StrictBool | None = Field(
+        None, description="Add the layer's input to its output (a 1×1 projection where shapes differ)."
+    )
+    add: str | None = Field(None, description="Add this earlier layer's output to this layer's output.")
+    share: str | None = Field(None, description="Reuse this earlier layer's weights: params once, MACs per call.")
+    width_multiplier: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, description="Scale out_channels, rounded to a multiple of 8 (MobileNet's alpha)."
+    )
+    min_width_multiplier: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        None, description="Floor of the multiplier for this layer (MobileNetV2's last conv: 1.0)."
+    )
 
 
 class LayerModel(LayerFields):
@@ -312,8 +337,20 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
                 f"{at(f'{path}.{key}')}: {path}.{key}: not a field of {layer.kind.value} layers (valid: {valid})"
             )
         # in_channels is inferred from the previous layer; a default for it only fits the first
-        inherited = {k: v for k, v in defaults.items() if k in allowed and (k != "in_channels" or index == 0)}
+        inherited = {k: v for k, v in defaults.items()
+                     if k in allowed and (k != "in_channels" or index == 0) and k not in ("add", "share")}  # fmt: skip
         options = inherited | given
+        add, share = options.pop("add", None), options.pop("share", None)
+        if share is not None:
+            shared = next((d for d in decls if d.name == share), None)
+            if shared is None:
+                problems.append(f"{at(f'{path}.share')}: {path}.share {share}: no earlier layer of that name")
+            elif given.keys() - {"share", "add"}:
+                extra = ", ".join(sorted(given.keys() - {"share", "add"}))
+                problems.append(f"{at(f'{path}.share')}: {path}.share {share}: a shared layer takes its fields "
+                                f"from {share}; leave out {extra}")  # fmt: skip
+            else:
+                options = {k: v for k, v in shared.options.items() if k != "in_channels"}
         for key in KINDS[layer.kind].required:
             if key not in options:
                 problems.append(f"{at(path)}: {path}.{key}: required for {layer.kind.value} layers")
@@ -321,7 +358,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
         for copy in range(layer.repeat):
             name = base if layer.repeat == 1 else f"{base}.{copy + 1}"
             opts = options if copy == 0 else {k: v for k, v in options.items() if k != "in_channels"}
-            decls.append(LayerDecl(name, layer.kind, opts, path, own_input if copy == 0 else None))
+            decls.append(LayerDecl(name, layer.kind, opts, path, own_input if copy == 0 else None, add, share))
     input_shape = _input_shape(model, decls, at, problems)
     sweep = _sweep(model.sweep or {}, at, problems)
     return Config(
@@ -377,7 +414,7 @@ def _input_shape(model: ConfigModel, decls: Sequence[LayerDecl], at: Any, proble
 
 
 def _sweep(sweep: dict[str, list[Any]], at: Any, problems: list[str]) -> dict[str, list[Any]]:
-    valid = sorted(ALL_FIELDS)
+    valid = sorted(ALL_FIELDS - {"add", "share"})
     clean: dict[str, list[Any]] = {}
     for key, values in sweep.items():
         path = f"sweep.{key}"

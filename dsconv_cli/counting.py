@@ -28,6 +28,7 @@ from dsconv_cli.spec import (
     DType,
     Norm,
     PaddingMode,
+    Slopes,
     Stage,
     validate,
 )
@@ -123,7 +124,7 @@ def count_stage(stage: Stage, input_shape: Sequence[int]) -> LayerStats:
     if stage.act is not Activation.NONE:
         ops += ACT_OPS_PER_ELEMENT * elements
         if stage.act is Activation.PRELU:
-            params += channels  # one slope per channel
+            params += 1 if stage.slopes is Slopes.ONE else channels  # one shared slope, or one per channel
     return LayerStats(
         name=stage.name,
         input_shape=tuple(input_shape),

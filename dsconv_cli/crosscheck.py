@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dsconv_cli.builder import build_stage
+from dsconv_cli.builder import build_stack, build_stage
 from dsconv_cli.kinds import build_layer
-from dsconv_cli.results import Check, Comparison, LayerStats, StackResult
+from dsconv_cli.results import Check, Comparison, LayerStats, StackResult, VariantStats
 from dsconv_cli.spec import COLUMNS, PaddingMode, Stage
 
 FLOP_COUNTER = "FlopCounterMode / 2"
@@ -79,24 +80,49 @@ def _check_variant(stages: Sequence[Stage], stats: Sequence[LayerStats], fvcore_
 
 
 def verify_stack(stack: StackResult, *, fvcore_max_elements: int = 50_000_000) -> list[Check]:
-    """Every layer of a stack: layers with conv stages stage by stage, the others (linear, pooling)
-    as the whole module their kind builds."""
+    """Every layer of a stack, then each whole column as one module.
+
+    Plain conv layers are checked stage by stage (with fvcore); blocks, residuals, adds, linear and
+    pooling layers as the whole module their kind builds, in each column; a layer that shares another's
+    weights is checked for MACs and shape (its params count at the layer it shares)."""
     checks: list[Check] = []
     for layer in stack.layers:
-        if layer.stages("standard"):
+        plain = layer.stages("standard") and not (layer.options.get("residual") or layer.add or layer.share)
+        if plain:
             for column in COLUMNS:
                 checks.extend(
                     replace(ch, stage=f"{layer.name}/{ch.stage}")
                     for ch in _check_variant(layer.stages(column), layer.column(column).stages, fvcore_max_elements)
                 )
             continue
-        (whole,) = layer.standard.stages
-        module = build_layer(layer, "standard", device="meta")
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            y = module(torch.empty(layer.input_shape, device="meta"))
-        checks += [
-            Check(layer.name, "params", "nn.Module numel", whole.params, sum(p.numel() for p in module.parameters())),
-            Check(layer.name, "output_shape", "meta forward", whole.output_shape, tuple(y.shape)),
-            Check(layer.name, "macs", FLOP_COUNTER, whole.macs, counter.get_total_flops() // 2),
-        ]
+        same = layer.standard.stages == layer.separable.stages
+        for column in ("standard",) if same else COLUMNS:
+            label = layer.name if same else f"{layer.name}/{column}"
+            module = build_layer(layer, column, device="meta").eval()
+            checks += _whole(label, module, layer.input_shape, layer.column(column), params=layer.share is None)
+    for column in COLUMNS if stack.chained else ():  # independent layers are no single module
+        whole = build_stack(stack, column, device="meta").eval()
+        checks += _whole(f"whole {column} column", whole, stack.input_shape, stack, column=column)
+    return checks
+
+
+def _whole(
+    label: str, module: nn.Module, shape: tuple[int, ...], counted: VariantStats | StackResult, *, params: bool = True,
+    column: str = "",
+) -> list[Check]:  # fmt: skip
+    """Params (each parameter once), output shape and MACs of a built module on the meta device."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        y = module(torch.empty(shape, device="meta"))
+    if isinstance(counted, StackResult):
+        want_params, want_macs, want_shape = (counted.total(column, "params"), counted.total(column, "macs"),
+                                              counted.output_shape)  # fmt: skip
+    else:
+        want_params, want_macs, want_shape = counted.params, counted.macs, counted.output_shape
+    unique = {id(p): p.numel() for p in module.parameters()}
+    checks = [
+        Check(label, "output_shape", "meta forward", want_shape, tuple(y.shape)),
+        Check(label, "macs", FLOP_COUNTER, want_macs, counter.get_total_flops() // 2),
+    ]
+    if params:
+        checks.insert(0, Check(label, "params", "nn.Module numel", want_params, sum(unique.values())))
     return checks

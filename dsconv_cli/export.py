@@ -87,6 +87,8 @@ def spec_dict(spec: ConvSpec) -> dict[str, Any]:
         "norm": spec.norm.value,
         "act": spec.act.value,
         "placement": spec.placement.value,
+        "act_after": spec.act_after.value if spec.act_after else None,
+        "slopes": spec.slopes.value,
     }
 
 

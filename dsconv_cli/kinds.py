@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from dsconv_cli import blocks
 from dsconv_cli.counting import compare, global_avg_pool_stats, linear_stats
 from dsconv_cli.errors import LayerError, SpecError
 from dsconv_cli.results import LayerResult, StackResult, VariantStats
@@ -53,8 +54,13 @@ _CONV_COLUMNS = {
 }
 
 
+BLOCK_OPTIONS = ("residual", "width_multiplier", "min_width_multiplier")  # conv kinds' fields beyond the spec's
+
+
 def _count_conv(decl: LayerDecl, shape: Shape) -> LayerResult:
-    options = dict(decl.options)
+    options = {k: v for k, v in decl.options.items() if k not in BLOCK_OPTIONS}
+    if "out_channels" in options:
+        options["out_channels"] = blocks.scaled(int(options["out_channels"]), decl.options)
     declared = options.pop("in_channels", None)
     if declared is not None and declared != shape[1]:
         raise LayerError(
@@ -71,26 +77,109 @@ def _count_conv(decl: LayerDecl, shape: Shape) -> LayerResult:
     variants = {"standard": comparison.standard, "separable": comparison.separable}
     stages = {"standard": spec.standard(), "separable": spec.separable()}
     left, right = _CONV_COLUMNS[decl.kind]
+    columns = {"standard": variants[left].stages, "separable": variants[right].stages}
+    if decl.options.get("residual"):
+        for column, variant in (("standard", left), ("separable", right)):
+            out = variants[variant].output_shape
+            try:
+                plan = blocks.with_residual(stages[variant], decl.options, shape, out)
+                columns[column] = blocks.count_plan(plan, shape)
+            except SpecError as error:
+                raise _located(decl, error, shape) from None
     return LayerResult(
         decl.name,
         decl.kind,
-        VariantStats("standard", variants[left].stages),
-        VariantStats("separable", variants[right].stages),
+        VariantStats("standard", columns["standard"]),
+        VariantStats("separable", columns["separable"]),
         comparison,
         options=dict(decl.options),
         column_stages={"standard": stages[left], "separable": stages[right]},
     )
 
 
-def _build_conv(layer: LayerResult, column: str, device: Any) -> nn.Module:
-    from dsconv_cli.builder import build_variant
+def _located(decl: LayerDecl, error: SpecError, shape: Shape) -> LayerError:
+    path = f"{decl.path}.{error.field}"
+    return LayerError(path, f"{error.labelled(path)} (layer input {_shape(shape)})")
 
-    return build_variant(layer.stages(column), device)
+
+def _build_conv(layer: LayerResult, column: str, device: Any) -> nn.Module:
+    from dsconv_cli.builder import build_plan, build_variant
+
+    stages = layer.stages(column)
+    if not layer.options.get("residual"):
+        return build_variant(stages, device)
+    out = layer.column(column).output_shape
+    plan = blocks.with_residual(stages, layer.options, layer.input_shape, out)
+    return build_plan(plan, len(layer.input_shape) - 2, device)
+
+
+STACK_FIELDS = frozenset({"add", "share"})  # every kind with an output (share: with weights) takes these
 
 
 def _conv_kind(kind: LayerKind, summary: str) -> Kind:
-    fields = frozenset(f.name for f in LAYER_FIELDS)
+    fields = frozenset(f.name for f in LAYER_FIELDS) | STACK_FIELDS | set(BLOCK_OPTIONS)
     return Kind(kind, summary, fields, ("out_channels",), _count_conv, _build_conv)
+
+
+# --- blocks: a plan of parts per column -------------------------------------------------------------
+
+
+def _plan_kind_counter(planner: Any) -> Callable[[LayerDecl, Shape], LayerResult]:
+    def count(decl: LayerDecl, shape: Shape) -> LayerResult:
+        try:
+            columns = {c: blocks.count_plan(planner(decl.options, shape, c), shape) for c in ("standard", "separable")}
+        except SpecError as error:
+            raise _located(decl, error, shape) from None
+        return LayerResult(decl.name, decl.kind, VariantStats("standard", columns["standard"]),
+                           VariantStats("separable", columns["separable"]), options=dict(decl.options))  # fmt: skip
+
+    return count
+
+
+def _plan_kind_builder(planner: Any) -> Callable[[LayerResult, str, Any], nn.Module]:
+    def build(layer: LayerResult, column: str, device: Any) -> nn.Module:
+        from dsconv_cli.builder import build_plan
+
+        plan = planner(layer.options, layer.input_shape, column)
+        return build_plan(plan, len(layer.input_shape) - 2, device)
+
+    return build
+
+
+def _se_planner(options: dict[str, Any], shape: Shape, column: str) -> blocks.Plan:
+    return blocks.squeeze_excite(options, shape)
+
+
+SE_FIELDS = frozenset({"se", "se_channels", "se_act", "se_gate"})
+BLOCK_FIELDS = (
+    frozenset({"in_channels", "out_channels", "kernel_size", "stride", "dilation", "expand", "norm", "act", "slopes"})
+    | SE_FIELDS | STACK_FIELDS | set(BLOCK_OPTIONS)
+)  # fmt: skip
+
+
+# --- pooling with a window ----------------------------------------------------------------------------
+
+
+def _count_pool(decl: LayerDecl, shape: Shape) -> LayerResult:
+    options = dict(decl.options)
+    if isinstance(options.get("padding"), str):
+        if options["padding"] != "valid":
+            raise LayerError(f"{decl.path}.padding", f"{decl.path}.padding {options['padding']}: pooling takes "
+                             "integers or valid (0), e.g. 1")  # fmt: skip
+        options["padding"] = 0
+    try:
+        stats, resolved = blocks.pool_stats(decl.name, shape, options)
+    except SpecError as error:
+        raise _located(decl, error, shape) from None
+    return _same_in_both(replace(decl, options={**decl.options, **resolved}), stats)
+
+
+def _build_pool(layer: LayerResult, column: str, device: Any) -> nn.Module:
+    from dsconv_cli.builder import build_pool
+
+    kind = "max" if layer.kind is LayerKind.MAX_POOL else "avg"
+    o = layer.options
+    return build_pool(kind, len(layer.input_shape) - 2, o["kernel_size"], o["stride"], o["padding"])
 
 
 # --- kinds counted whole: the same module in both columns ----------------------------------------
@@ -137,7 +226,7 @@ KINDS: dict[LayerKind, Kind] = {
         Kind(
             LayerKind.LINEAR,
             "flatten, then a fully connected layer",
-            frozenset({"out_features", "bias"}),
+            frozenset({"out_features", "bias"}) | STACK_FIELDS,
             ("out_features",),
             _count_linear,
             _build_linear,
@@ -146,10 +235,43 @@ KINDS: dict[LayerKind, Kind] = {
         Kind(
             LayerKind.GLOBAL_AVG_POOL,
             "average over all spatial positions",
-            frozenset(),
+            frozenset({"add"}),
             (),
             _count_global_avg_pool,
             _build_global_avg_pool,
+        ),
+        Kind(
+            LayerKind.MAX_POOL,
+            "max pooling with kernel, stride (default: the kernel) and padding",
+            frozenset({"kernel_size", "stride", "padding", "add"}),
+            ("kernel_size",),
+            _count_pool,
+            _build_pool,
+        ),
+        Kind(
+            LayerKind.AVG_POOL,
+            "average pooling with kernel, stride (default: the kernel) and padding",
+            frozenset({"kernel_size", "stride", "padding", "add"}),
+            ("kernel_size",),
+            _count_pool,
+            _build_pool,
+        ),
+        Kind(
+            LayerKind.INVERTED_RESIDUAL,
+            "expand 1×1, depthwise k×k, optional squeeze-excite, linear 1×1 projection, identity add when shapes "
+            "allow (MobileNetV2, EfficientNet); the standard column has a full k×k conv of the same width",
+            BLOCK_FIELDS,
+            ("out_channels",),
+            _plan_kind_counter(blocks.inverted_residual),
+            _plan_kind_builder(blocks.inverted_residual),
+        ),
+        Kind(
+            LayerKind.SQUEEZE_EXCITE,
+            "squeeze-excite: global pool, 1×1 conv to se·C (or se_channels), act, 1×1 conv back, gate, scale",
+            SE_FIELDS | STACK_FIELDS,
+            (),
+            _plan_kind_counter(_se_planner),
+            _plan_kind_builder(_se_planner),
         ),
     )
 }
@@ -178,11 +300,63 @@ def count_stack(
     shape = tuple(input_shape)
     for decl in decls:
         layer = count_layer(decl, decl.input_shape or shape)
+        if decl.share is not None:
+            layer = _shared(decl, layer, layers)
+        if decl.add is not None:
+            layer = _added(decl, layer, layers)
         layers.append(layer)
         shape = layer.output_shape
     return StackResult(name, tuple(input_shape), tuple(layers), dict(point or {}))
 
 
-def build_layer(layer: LayerResult, column: str, device: Any = "cpu") -> nn.Module:
-    """One stack layer as it stands in ``column``, as a real module."""
-    return KINDS[layer.kind].build(layer, column, device)
+def _earlier(decl: LayerDecl, field_name: str, target: str, layers: Sequence[LayerResult]) -> LayerResult:
+    found = next((layer for layer in layers if layer.name == target), None)
+    if found is None:
+        names = ", ".join(layer.name for layer in layers) or "none"
+        raise LayerError(f"{decl.path}.{field_name}", f"{decl.path}.{field_name} {target}: no earlier layer of "
+                         f"that name (earlier: {names})")  # fmt: skip
+    return found
+
+
+def _shared(decl: LayerDecl, layer: LayerResult, layers: Sequence[LayerResult]) -> LayerResult:
+    """The layer with its weights counted at the layer it shares them with (its MACs stay its own)."""
+    source = _earlier(decl, "share", decl.share or "", layers)
+    if (
+        source.kind is not layer.kind
+        or source.standard.params != layer.standard.params
+        or (source.separable.params != layer.separable.params)
+    ):
+        raise LayerError(f"{decl.path}.share", f"{decl.path}.share {source.name}: its weights do not fit this layer "
+                         f"(a {source.kind.value} layer with {source.standard.params:,} params; this one would have "
+                         f"{layer.standard.params:,}: the kind and input channels must match)")  # fmt: skip
+
+    def unowned(variant: VariantStats) -> VariantStats:
+        return VariantStats(variant.name, tuple(replace(st, params=0, buffers=0) for st in variant.stages))
+
+    return replace(layer, standard=unowned(layer.standard), separable=unowned(layer.separable), share=source.name)
+
+
+def _added(decl: LayerDecl, layer: LayerResult, layers: Sequence[LayerResult]) -> LayerResult:
+    """The layer with an earlier layer's output added to its own: one op per element in both columns."""
+    source = _earlier(decl, "add", decl.add or "", layers)
+    if source.output_shape != layer.output_shape:
+        raise LayerError(f"{decl.path}.add", f"{decl.path}.add {source.name}: its output {_shape(source.output_shape)} "
+                         f"does not match this layer's {_shape(layer.output_shape)}")  # fmt: skip
+    add = blocks.add_stats("add", layer.output_shape)
+    return replace(
+        layer,
+        standard=VariantStats("standard", (*layer.standard.stages, add)),
+        separable=VariantStats("separable", (*layer.separable.stages, add)),
+        add=source.name,
+    )
+
+
+def build_layer(layer: LayerResult, column: str, device: Any = "cpu", alone: bool = True) -> nn.Module:
+    """One stack layer as it stands in ``column``, as a real module; ``alone``, a layer that adds an
+    earlier layer's output adds its own instead (same shape, same work)."""
+    module = KINDS[layer.kind].build(layer, column, device)
+    if alone and layer.add is not None:
+        from dsconv_cli.builder import SelfAdd
+
+        return SelfAdd(module)
+    return module

@@ -148,6 +148,11 @@ _TWO_PER_ELEMENT = {
     aten.native_layer_norm,
     aten.native_group_norm,
 }  # inference BatchNorm folds to a multiply and an add per element, as in CONVENTIONS
+_ACTIVATIONS = {
+    aten.hardswish,
+    aten.log_sigmoid_forward,
+    aten.glu,
+}  # activations PyTorch does not tag pointwise: one op per output element, as every activation
 _ONE_PER_INPUT = {
     aten.mean,
     aten.sum,
@@ -291,8 +296,8 @@ class _Counter(TorchDispatchMode):  # type: ignore[no-untyped-call]
             has_bias = packet in _CONVS and len(args) > 2 and args[2] is not None
             if packet in _BIAS_ADD or has_bias:
                 other = _numel(out)
-        elif torch.Tag.pointwise in func.tags:
-            other = _numel(out)
+        elif torch.Tag.pointwise in func.tags or packet in _ACTIVATIONS:
+            other = _numel(out if not isinstance(out, tuple) else out[0])
         elif packet in _TWO_PER_ELEMENT:
             other = 2 * _numel(out if not isinstance(out, tuple) else out[0])
         elif packet in _ONE_PER_INPUT:

@@ -277,6 +277,8 @@ class LayerResult:
     options: dict[str, Any] = field(default_factory=dict)  # as declared (linear: out_features, bias)
     column_stages: dict[str, tuple[Stage, ...]] = field(default_factory=dict)  # conv stages per column
     round_speedups: tuple[float, ...] = ()  # standard / separable in each interleaved timing round
+    add: str | None = None  # adds this earlier layer's output to its own
+    share: str | None = None  # reuses this earlier layer's weights (its params count there)
 
     @property
     def speedup(self) -> float | None:

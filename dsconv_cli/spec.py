@@ -51,6 +51,7 @@ class Activation(StrEnum):
     PRELU = "prelu"
     HARDSWISH = "hardswish"
     SILU = "silu"
+    TANH = "tanh"
 
 
 @unique
@@ -62,6 +63,24 @@ class Placement(StrEnum):
 
 
 @unique
+class ActAfter(StrEnum):
+    """Which stages of the separable pair an activation follows (default: as ``placement`` puts it)."""
+
+    DEPTHWISE = "depthwise"
+    POINTWISE = "pointwise"
+    BOTH = "both"
+    NONE = "none"
+
+
+@unique
+class Slopes(StrEnum):
+    """PReLU slopes: one shared slope (GTCRN's ``nn.PReLU()``) or one per channel."""
+
+    ONE = "1"
+    CHANNEL = "channel"
+
+
+@unique
 class LayerKind(StrEnum):
     """What a config layer is; conv kinds say what goes in each column."""
 
@@ -70,6 +89,10 @@ class LayerKind(StrEnum):
     SEPARABLE = "separable"  # the separable pair in both columns
     LINEAR = "linear"  # flatten, then a fully connected layer
     GLOBAL_AVG_POOL = "global_avg_pool"
+    MAX_POOL = "max_pool"
+    AVG_POOL = "avg_pool"
+    INVERTED_RESIDUAL = "inverted_residual"  # MobileNetV2 / EfficientNet block; standard: full k×k conv
+    SQUEEZE_EXCITE = "squeeze_excite"
 
     @property
     def is_conv(self) -> bool:
@@ -134,6 +157,12 @@ LAYER_FIELDS: tuple[LayerField, ...] = (
         "classic: dw → pw → norm → act; mobilenet: norm + act after each stage (default: classic).",
         Placement,
     ),  # fmt: skip
+    LayerField(
+        "act_after",
+        "Which separable stages the activation follows: depthwise, pointwise, both or none (default: by placement).",
+        ActAfter,
+    ),  # fmt: skip
+    LayerField("slopes", "PReLU slopes: 1 (one shared) or channel (default: channel).", Slopes),
 )
 
 
@@ -176,6 +205,7 @@ class Stage:
     conv: ConvLayer
     norm: Norm = Norm.NONE
     act: Activation = Activation.NONE
+    slopes: Slopes = Slopes.CHANNEL  # PReLU only
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +227,8 @@ class ConvSpec:
     norm: Norm = Norm.NONE
     act: Activation = Activation.NONE
     placement: Placement = Placement.CLASSIC
+    act_after: ActAfter | None = None  # None: as placement puts it
+    slopes: Slopes = Slopes.CHANNEL
 
     @property
     def rank(self) -> int:
@@ -216,7 +248,8 @@ class ConvSpec:
             self.transposed,
             self.output_padding,
         )
-        return (Stage("standard", conv, self.norm, self.act),)
+        act = Activation.NONE if self.act_after is ActAfter.NONE else self.act
+        return (Stage("standard", conv, self.norm, act, self.slopes),)
 
     def separable(self) -> tuple[Stage, ...]:
         """Depthwise ``C_in -> C_in*m`` (groups=C_in) then pointwise 1x1 ``C_in*m -> C_out``."""
@@ -235,12 +268,14 @@ class ConvSpec:
         )
         ones = (1,) * self.rank
         pointwise = ConvLayer(mid, self.out_channels, ones, ones, (0,) * self.rank, ones, 1, self.bias)
-        if self.placement is Placement.MOBILENET:
-            return (
-                Stage("depthwise", depthwise, self.norm, self.act),
-                Stage("pointwise", pointwise, self.norm, self.act),
-            )
-        return (Stage("depthwise", depthwise), Stage("pointwise", pointwise, self.norm, self.act))
+        mobilenet = self.placement is Placement.MOBILENET
+        after = self.act_after or (ActAfter.BOTH if mobilenet else ActAfter.POINTWISE)
+        dw_act = self.act if after in (ActAfter.DEPTHWISE, ActAfter.BOTH) else Activation.NONE
+        pw_act = self.act if after in (ActAfter.POINTWISE, ActAfter.BOTH) else Activation.NONE
+        return (
+            Stage("depthwise", depthwise, self.norm if mobilenet else Norm.NONE, dw_act, self.slopes),
+            Stage("pointwise", pointwise, self.norm, pw_act, self.slopes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +311,8 @@ class LayerDecl:
     options: dict[str, Any]  # resolve_spec keywords for conv kinds; out_features, bias for linear
     path: str  # where it was declared, e.g. ``layers[3]``, for error messages
     input_shape: tuple[int, ...] | None = None  # its own input; None: the previous layer's output
+    add: str | None = None  # name of an earlier layer whose output is added to this one's
+    share: str | None = None  # name of an earlier layer whose weights this one reuses
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +388,8 @@ def resolve_spec(
     norm: Norm | str = Norm.NONE,
     act: Activation | str = Activation.NONE,
     placement: Placement | str = Placement.CLASSIC,
+    act_after: ActAfter | str | None = None,
+    slopes: Slopes | str | int = Slopes.CHANNEL,
 ) -> ConvSpec:
     """Broadcast scalars to ``rank``, fill in the default padding and validate the result."""
     if rank not in DEFAULT_SPATIAL:
@@ -392,6 +431,8 @@ def resolve_spec(
         norm=_choice("norm", Norm, norm),
         act=_choice("act", Activation, act),
         placement=_choice("placement", Placement, placement),
+        act_after=None if act_after is None else _choice("act_after", ActAfter, act_after),
+        slopes=_choice("slopes", Slopes, str(slopes)),
     )
     validate(spec)
     return spec

@@ -173,3 +173,109 @@ class BuildsWithValues(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x) * self.scale
+
+
+# --- published architectures, written out as torchvision builds them (torchvision does not import here) --
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's ``_make_divisible``: round to the divisor, never more than 10% down."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
+                act: type[nn.Module] | None = nn.ReLU6) -> nn.Sequential:  # fmt: skip
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+                               nn.BatchNorm2d(cout)]  # fmt: skip
+    if act is not None:
+        layers.append(act(inplace=True) if act in (nn.ReLU6, nn.SiLU) else act())
+    return nn.Sequential(*layers)
+
+
+class MobileNetV2Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = int(round(cin * expand))
+        self.residual = stride == 1 and cin == cout
+        layers: list[nn.Module] = [conv_bn_act(cin, hidden, 1)] if expand != 1 else []
+        layers += [conv_bn_act(hidden, hidden, 3, stride, groups=hidden), nn.Conv2d(hidden, cout, 1, bias=False),
+                   nn.BatchNorm2d(cout)]  # fmt: skip
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision's MobileNetV2 (width multiplier, 1000 classes)."""
+
+    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                (6, 320, 1, 1))  # fmt: skip
+
+    def __init__(self, width_mult: float = 1.0, classes: int = 1000) -> None:
+        super().__init__()
+        cin = make_divisible(32 * width_mult)
+        last = make_divisible(1280 * max(1.0, width_mult))
+        layers: list[nn.Module] = [conv_bn_act(3, cin, 3, 2)]
+        for t, c, n, s in self.SETTINGS:
+            cout = make_divisible(c * width_mult)
+            for i in range(n):
+                layers.append(MobileNetV2Block(cin, cout, s if i == 0 else 1, t))
+                cin = cout
+        layers.append(conv_bn_act(cin, last, 1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+class SqueezeExcitation(nn.Module):
+    def __init__(self, channels: int, squeeze: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = nn.functional.adaptive_avg_pool2d(x, 1)
+        return x * torch.sigmoid(self.fc2(self.act(self.fc1(scale))))
+
+
+class MBConv(nn.Module):
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = make_divisible(cin * expand)
+        self.residual = stride == 1 and cin == cout
+        layers: list[nn.Module] = [conv_bn_act(cin, hidden, 1, act=nn.SiLU)] if hidden != cin else []
+        layers += [conv_bn_act(hidden, hidden, k, stride, groups=hidden, act=nn.SiLU),
+                   SqueezeExcitation(hidden, max(1, cin // 4)), conv_bn_act(hidden, cout, 1, act=None)]  # fmt: skip
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x) if self.residual else self.block(x)
+
+
+class EfficientNetB0(nn.Module):
+    """torchvision's EfficientNet-B0 (stochastic depth is the identity in eval)."""
+
+    STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+              (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1))  # fmt: skip
+
+    def __init__(self, width_mult: float = 1.0, classes: int = 1000) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [conv_bn_act(3, make_divisible(32 * width_mult), 3, 2, act=nn.SiLU)]
+        for t, k, s, cin, cout, n in self.STAGES:
+            cin, cout = make_divisible(cin * width_mult), make_divisible(cout * width_mult)
+            for i in range(n):
+                layers.append(MBConv(cin if i == 0 else cout, cout, k, s if i == 0 else 1, t))
+        last_in = make_divisible(320 * width_mult)
+        layers.append(conv_bn_act(last_in, 4 * last_in, 1, act=nn.SiLU))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * last_in, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))

@@ -126,10 +126,8 @@ def test_grid_too_large_is_refused_unless_allowed() -> None:
         ("- 1\n- 2\n", ["c.yaml: expected a mapping with input_shape and layers, got a list"]),
         ("", ["c.yaml: expected a mapping with input_shape and layers, got an empty file"]),
         ("input_shape: [1, 16, 8, 8]\nlayers:\n  - out_channels: 8\n    kernal_size: 3\n",
-         ["c.yaml:4: layers[0].kernal_size: unknown key; did you mean kernel_size? valid: act, bias, depthwise_bias, "
-          "dilation, "
-          "groups, in_channels, input_shape, kernel_size, kind, multiplier, name, norm, out_channels, out_features, "
-          "output_padding, padding, placement, repeat, stride, transposed"]),
+         ["c.yaml:4: layers[0].kernal_size: unknown key; did you mean kernel_size? valid: "
+          + ", ".join(sorted(config.LayerModel.model_fields))]),
         ("input_shape: [1, 16, 8, 8]\nlayer:\n  - out_channels: 8\n",
          ["c.yaml: layers: required (or model, for a whole PyTorch model)",
           "c.yaml:2: layer: unknown key; did you mean layers? valid: budgets, defaults, description, input_shape, "
@@ -137,16 +135,14 @@ def test_grid_too_large_is_refused_unless_allowed() -> None:
         ("input_shape: [1, 16, 8, 8]\nlayers:\n  - out_channels: 0\n    kernel_size: [3, x]\n    act: gelu\n",
          ["c.yaml:3: layers[0].out_channels 0: Input should be greater than or equal to 1",
           "c.yaml:4: layers[0].kernel_size [3, x]: expected a positive integer or a list of them, e.g. 3 or [3, 5]",
-          "c.yaml:5: layers[0].act gelu: Input should be 'none', 'relu', 'relu6', 'prelu', 'hardswish' or 'silu'"]),
+          "c.yaml:5: layers[0].act gelu: Input should be 'none', 'relu', 'relu6', 'prelu', 'hardswish', 'silu' or 'tanh'"]),
         ("input_shape: [1, 16, 8, 8]\nlayers:\n  - kind: linear\n    out_features: 4\n    stride: 2\n",
-         ["c.yaml:5: layers[0].stride: not a field of linear layers (valid: bias, out_features)"]),
+         ["c.yaml:5: layers[0].stride: not a field of linear layers (valid: add, bias, out_features, share)"]),
         ("input_shape: [1, 16, 8, 8]\nlayers:\n  - kernel_size: 3\n",
          ["c.yaml:3: layers[0].out_channels: required for compare layers"]),
         ("input_shape: [1, 16, 8, 8]\nlayers: [{out_channels: 4}]\nsweep:\n  out_chanels: [1, 2]\n  stride: []\n",
-         ["c.yaml:4: sweep.out_chanels: not a layer field; did you mean out_channels? valid: act, bias, "
-          "depthwise_bias, dilation, "
-          "groups, in_channels, kernel_size, multiplier, norm, out_channels, out_features, output_padding, "
-          "padding, placement, stride, transposed",
+         ["c.yaml:4: sweep.out_chanels: not a layer field; did you mean out_channels? valid: "
+          + ", ".join(sorted(set(config.LayerFields.model_fields) - {"add", "share"})),
           "c.yaml:5: sweep.stride: the grid is empty; give at least one value"]),
         ("input_shape: [1, 16, 8, 8]\nlayers: [{out_channels: 4}]\nsweep:\n  groups: [1, -2]\n",
          ["c.yaml:4: sweep.groups[1] -2: Input should be greater than or equal to 1"]),
