@@ -1,13 +1,12 @@
 """The ``dsconv`` command line: parse, call the core, render, map errors to exit codes.
 
-Only this module prints or exits. torch is imported inside the code paths that need it, so
-``dsconv --help`` and ``dsconv compare --no-bench`` start without it.
+Only this module and ``streams.py`` print; only this one exits. torch is imported inside the code paths
+that need it, so ``dsconv --help`` and ``dsconv compare --no-bench`` start without it.
 """
 
 from __future__ import annotations
 
 import glob
-import io
 import json
 import sys
 from collections.abc import Sequence
@@ -15,12 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
-from dsconv_cli import __version__, render, runner
+from dsconv_cli import __version__, render, runner, streams
 from dsconv_cli import options as opt
-from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, SpecError
-from dsconv_cli.files import check_output_path, write_atomic
+from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, PipeClosed, SpecError
+from dsconv_cli.files import check_output_path
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_ints, parse_positive_list, parse_size
 from dsconv_cli.spec import DEFAULT_MAX_POINTS, Device, DType, OutputFormat
 
@@ -32,14 +30,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     help="What does this conv layer cost, and what would a depthwise-separable one cost instead?\n\n" + EXIT_CODES_HELP,
 )
-
-
-def stdout_console() -> Console:
-    return Console(highlight=False)
-
-
-def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
 
 
 def _version(value: bool) -> None:
@@ -95,7 +85,7 @@ def compare(
     dtypes = parse_dtypes(dtype)
     batches = parse_positive_list("batch", batch)
     thread_counts = parse_positive_list("threads", threads)
-    check_output_path(output)
+    output_path = check_output_path(output)
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtypes[0], threads=thread_counts[0] if thread_counts else None,
         min_time=min_time, max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points,
@@ -107,7 +97,7 @@ def compare(
     if config_file is not None:
         axes.single_for_configs()
         _compare_config(
-            config_file, layer, shape, batches[0] if batches else None, plot, options, output_format, output
+            config_file, layer, shape, batches[0] if batches else None, plot, options, output_format, output_path
         )
         return
     if plot is not None:
@@ -115,7 +105,7 @@ def compare(
     if options.baseline is not None:
         raise SpecError("baseline", options.baseline, "compares config totals; give a --config file")
     comparison = runner.compare_layer(layer, shape, options, axes)
-    _emit(render.render_comparisons([comparison], output_format), output)
+    streams.emit(render.render_comparisons([comparison], output_format), output_path)
     if comparison.interrupted:
         raise Interrupted("interrupted by Ctrl-C; the timings measured before it are shown")
     if (failure := runner.check_failures(comparison)) is not None:
@@ -134,29 +124,29 @@ def run_options(*, max_memory: str, **fields: Any) -> runner.RunOptions:
 def _on_stderr() -> dict[str, Any]:
     """The runner's callbacks for a terminal: a progress bar and note lines on stderr."""
     return {
-        "progress": lambda total: render.progress_bar(stderr_console(), total),
-        "note": lambda line: stderr_console().print(line, markup=False),
+        "progress": lambda total: render.progress_bar(streams.stderr_console(), total),
+        "note": lambda line: streams.stderr_console().print(line, markup=False),
     }
 
 
 def _compare_config(
-    path: Path, layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None, plot: Path | None,
+    path: Path, layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None, plot: str | None,
     options: runner.RunOptions, output_format: OutputFormat, output: Path | None,
 ) -> None:  # fmt: skip
     from dsconv_cli import config as config_module
     from dsconv_cli import plot as plot_module
 
-    if plot is not None:
-        plot_module.check_target(plot)
-        check_output_path(plot, "plot")
+    plot_path = check_output_path(plot, "plot")
+    if plot_path is not None:
+        plot_module.check_target(plot_path)
     cfg = config_module.load(path)
-    if plot is not None and not cfg.sweep:
+    if plot_path is not None and not cfg.sweep:
         raise SpecError("plot", plot, f"draws a sweep, and {path} has no sweep")
     result = runner.compare_config(cfg, layer, shape, batch, options)
-    if plot is not None:
-        plot_module.plot_sweep(plot, result.name, result.stacks, list(result.sweep))
-        stderr_console().print(f"wrote {plot}", markup=False)
-    _emit(render.render_configs([result], output_format, options.max_increase), output)
+    if plot_path is not None:
+        plot_module.plot_sweep(plot_path, result.name, result.stacks, list(result.sweep))
+        streams.stderr_console().print(f"wrote {plot_path}", markup=False)
+    streams.emit(render.render_configs([result], output_format, options.max_increase), output)
     if not result.ok:
         raise CheckFailed(runner.failure_summary([result]))
 
@@ -186,7 +176,7 @@ def report_command(
 
     Example: dsconv report configs/*.yaml --no-bench --format markdown
     """
-    check_output_path(output)
+    output_path = check_output_path(output)
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtype, threads=threads, min_time=min_time,
         max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points, rounds=rounds,
@@ -194,14 +184,14 @@ def report_command(
     )  # fmt: skip
     results, broken = runner.run_config_files(_expand(files), options)
     if results:
-        _emit(render.render_configs(results, output_format, options.max_increase), output)
+        streams.emit(render.render_configs(results, output_format, options.max_increase), output_path)
     for message in broken:
-        error_line(message)
+        streams.error_line(message)
     if broken:
         raise ConfigError(f"{len(broken)} problem(s) in the config files above; nothing was checked for them")
     if any(not r.ok for r in results):
         raise CheckFailed(runner.failure_summary(results))
-    stderr_console().print(f"{len(results)} config(s) passed", markup=False)
+    streams.stderr_console().print(f"{len(results)} config(s) passed", markup=False)
 
 
 def _expand(patterns: Sequence[str]) -> list[str]:
@@ -247,8 +237,8 @@ def analyze(
     """
     from dsconv_cli import model
 
-    check_output_path(output)
-    check_output_path(emit_config, "emit_config")
+    output_path = check_output_path(output)
+    emit_path = check_output_path(emit_config, "emit_config")
     if depth is not None and depth < 0:
         raise SpecError("depth", depth, "must be 0 (the model alone) or more")
     shapes = [parse_ints("input_shape", text) for text in input_shape]
@@ -267,12 +257,12 @@ def analyze(
 
             traceback.print_exc()
         raise
-    _emit(render.render_model(result, output_format, depth), output)
-    if emit_config is not None and result.candidates:
-        write_atomic(emit_config, result.candidates_config())
-        stderr_console().print(f"wrote {emit_config}: {len(result.candidates)} candidate(s)", markup=False)
-    elif emit_config is not None:
-        stderr_console().print(f"note: no conversion candidates, so {emit_config} was not written", markup=False)
+    streams.emit(render.render_model(result, output_format, depth), output_path)
+    if emit_path is not None and result.candidates:
+        streams.write(emit_path, result.candidates_config())
+        streams.stderr_console().print(f"wrote {emit_path}: {len(result.candidates)} candidate(s)", markup=False)
+    elif emit_path is not None:
+        streams.stderr_console().print(f"note: no conversion candidates, so {emit_path} was not written", markup=False)
     if (failure := runner.strict_timing_failure(result.conditions, options, "analyze")) is not None:
         raise CheckFailed(failure)
     if result.failed_checks:
@@ -282,26 +272,6 @@ def analyze(
 
 
 # --- output -------------------------------------------------------------------------------------
-
-
-def _emit(rendered: render.Rendered, output: Path | None) -> None:
-    if output is None:
-        if isinstance(rendered, str):
-            sys.stdout.write(rendered)
-            sys.stdout.flush()
-        else:
-            console = stdout_console()
-            for item in rendered:
-                console.print(item)
-        return
-    if isinstance(rendered, list):
-        buffer = io.StringIO()
-        console = Console(file=buffer, width=120, no_color=True, highlight=False, force_terminal=False)
-        for item in rendered:
-            console.print(item)
-        rendered = buffer.getvalue()
-    write_atomic(output, rendered)
-    stderr_console().print(f"wrote {output}", markup=False)
 
 
 # --- peaks --------------------------------------------------------------------------------------
@@ -326,10 +296,10 @@ def peaks(
         raise SpecError("format", "csv", "peaks print as table, json or markdown")
     if check:
         before, now = runner.check_peaks(device, dtype, threads, runner.RunOptions(**_on_stderr()))
-        _emit(render.render_peaks_check(before, now, output_format), None)
+        streams.emit(render.render_peaks_check(before, now, output_format), None)
         return
     result, cached = runner.peaks_and_source(device, dtype, threads, refresh, runner.RunOptions(**_on_stderr()))
-    _emit(render.render_peaks(result, cached, str(cache.cache_file()), output_format), None)
+    streams.emit(render.render_peaks(result, cached, str(cache.cache_file()), output_format), None)
 
 
 # --- schema -------------------------------------------------------------------------------------
@@ -343,16 +313,10 @@ def schema(output: opt.OutputOpt = None) -> None:
     """
     from dsconv_cli.config import json_schema
 
-    check_output_path(output)
-    _emit(json.dumps(json_schema(), indent=2) + "\n", output)
+    streams.emit(json.dumps(json_schema(), indent=2) + "\n", check_output_path(output))
 
 
 # --- entry point --------------------------------------------------------------------------------
-
-
-def error_line(message: str) -> None:
-    """One ``error: ...`` line on stderr, never wrapped."""
-    stderr_console().print(f"error: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 def usage_message(exc: typer.TyperException) -> str:
@@ -371,23 +335,27 @@ def usage_message(exc: typer.TyperException) -> str:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (for ``main`` and tests)."""
     command = typer.main.get_command(app)
+    streams.ascii_fallback()
     try:
         result: Any = command.main(args=argv, prog_name="dsconv", standalone_mode=False)
+    except PipeClosed as exc:  # the reader went away (``| head -1``): stop quietly, as git and yes do
+        streams.silence_stdout()
+        return exc.exit_code
     except ConfigError as exc:
         for message in exc.messages:
-            error_line(message)
+            streams.error_line(message)
         return exc.exit_code
     except DsconvError as exc:
-        error_line(str(exc))
+        streams.error_line(str(exc))
         return exc.exit_code
     except typer.TyperException as exc:  # Click usage errors: bad choices, malformed numbers, unknown flags
-        error_line(usage_message(exc))
+        streams.error_line(usage_message(exc))
         return int(getattr(exc, "exit_code", 2))
     except typer.Abort:
-        error_line("aborted")
+        streams.error_line("aborted")
         return 130
     if result == 130:  # Typer's answer to Ctrl-C outside the timing loops, which report their own
-        error_line("interrupted by Ctrl-C")
+        streams.error_line("interrupted by Ctrl-C")
     return result if isinstance(result, int) else 0
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from dsconv_cli.blocks import Gate
 from dsconv_cli.errors import ConfigError, SpecError
+from dsconv_cli.formatting import escape_control
 from dsconv_cli.kinds import ALL_FIELDS, KINDS
 from dsconv_cli.parse import parse_convert_rule
 from dsconv_cli.spec import (
@@ -340,7 +341,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
         inherited = {k: v for k, v in defaults.items()
                      if k in allowed and (k != "in_channels" or index == 0) and k not in ("add", "share")}  # fmt: skip
         options = inherited | given
-        add, share = options.pop("add", None), options.pop("share", None)
+        add, share = (escape_control(ref) if (ref := options.pop(key, None)) else None for key in ("add", "share"))
         if share is not None:
             shared = next((d for d in decls if d.name == share), None)
             if shared is None:
@@ -354,7 +355,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
         for key in KINDS[layer.kind].required:
             if key not in options:
                 problems.append(f"{at(path)}: {path}.{key}: required for {layer.kind.value} layers")
-        base = layer.name or f"{layer.kind.value}{index}"
+        base = escape_control(layer.name) if layer.name else f"{layer.kind.value}{index}"
         for copy in range(layer.repeat):
             name = base if layer.repeat == 1 else f"{base}.{copy + 1}"
             opts = options if copy == 0 else {k: v for k, v in options.items() if k != "in_channels"}
@@ -363,7 +364,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
     sweep = _sweep(model.sweep or {}, at, problems)
     return Config(
         path=source,
-        name=model.name or Path(source).stem,
+        name=escape_control(model.name) if model.name else Path(source).stem,
         input_shape=input_shape,
         layers=tuple(decls),
         sweep=sweep,
@@ -394,7 +395,7 @@ def _model_config(
         module = os.path.normpath(Path(source).parent / module)
     target = ModelTarget(f"{module}{sep}{attr}", dict(section.kwargs or {}),
                          tuple(tuple(s) for s in section.input_shape), section.convert)  # fmt: skip
-    return Config(source, model.name or Path(source).stem, target.input_shapes[0], (),
+    return Config(source, escape_control(model.name) if model.name else Path(source).stem, target.input_shapes[0], (),
                   budgets=_budgets(model.budgets), lines=lines, model=target)  # fmt: skip
 
 

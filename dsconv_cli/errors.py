@@ -53,6 +53,18 @@ class DeviceError(DsconvError):
     exit_code = 3
 
 
+class OutputError(DsconvError):
+    """What the user asked to write cannot be written (a full disk, a closed or refused stream)."""
+
+    exit_code = 3
+
+
+class PipeClosed(DsconvError):
+    """The reader of stdout went away (``| head -1``): the run ends quietly, as ``git`` and ``yes`` do."""
+
+    exit_code = 141  # 128 + SIGPIPE, what a shell's pipefail reports for a writer stopped by the reader
+
+
 class MemoryLimitError(DsconvError):
     """Timing would allocate more than the user's limit."""
 

@@ -1,8 +1,15 @@
-"""Atomic file writes: a crash or Ctrl-C never leaves a half-written file."""
+"""Writing what the user asked for: atomically, never half-written, never replacing what it should not.
+
+- a regular file (or a new one) is written to a temporary file beside it and renamed into place; an
+  existing file keeps its mode, a new one gets the usual ``0o666 & ~umask``;
+- a symbolic link is followed: the file it points to is replaced, atomically, beside that file;
+- a device or FIFO (``/dev/null``, ``/dev/stdout``, a named pipe) is written directly: the node stays.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,34 +18,75 @@ from pathlib import Path
 from dsconv_cli.errors import SpecError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _target(path: Path) -> Path:
+    """The file a write to ``path`` lands in: a link's target (even a dangling one), else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _special(path: Path) -> bool:
+    """An existing node that is not a regular file (a device, a FIFO, a socket)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 @contextmanager
 def atomic_target(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``; renamed onto ``path`` only if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
+    """A path to write to: a temporary file beside the real target, renamed onto it only if the block
+    succeeds (with the target's mode); a device or FIFO is yielded itself, to be written in place."""
+    target = _target(path)
+    if _special(target):
+        yield target
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix or ".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a synced temporary file and a rename."""
+    """Write ``text`` to ``path`` as ``atomic_target`` describes, synced before the rename."""
     with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
-        os.fsync(handle.fileno())
+        if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            os.fsync(handle.fileno())
 
 
-def check_output_path(output: Path | None, field: str = "output") -> None:
+def check_output_path(output: str | Path | None, field: str = "output") -> Path | None:
+    """The path to write ``output`` to, refused before any work when it cannot be written."""
     if output is None:
-        return
-    parent = output.parent if str(output.parent) else Path(".")
+        return None
+    text = str(output)
+    if text.endswith(("/", os.sep)):
+        raise SpecError(field, text, "ends in /, which names a directory; give a file path, e.g. out.json")
+    path = Path(text)
+    target = _target(path)
+    if target.is_dir():
+        raise SpecError(field, text, "is a directory; give a file path")
+    if _special(target):
+        if not os.access(target, os.W_OK):
+            raise SpecError(field, text, "is not writable")
+        return path
+    parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
-        raise SpecError(field, output, f"directory {parent} does not exist")
-    if output.is_dir():
-        raise SpecError(field, output, "is a directory; give a file path")
+        raise SpecError(field, text, f"directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
-        raise SpecError(field, output, f"directory {parent} is not writable")
+        raise SpecError(field, text, f"directory {parent} is not writable")
+    return path

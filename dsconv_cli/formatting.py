@@ -105,3 +105,9 @@ def fmt_bytes(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+def escape_control(text: str) -> str:
+    """``text`` with control characters (escape, newline, NUL, ...) written as ``\\xNN``: a name from a
+    config prints as one line of plain text in every format."""
+    return "".join(f"\\x{ord(ch):02x}" if ord(ch) < 32 or 127 <= ord(ch) < 160 else ch for ch in text)

@@ -21,9 +21,9 @@ CONFIG = "Config and CI"
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)]
 OutputOpt = Annotated[
-    Path | None,
-    typer.Option("--output", help="Write to FILE (atomically) instead of stdout.", rich_help_panel=OUTPUT,
-                 show_default=False, dir_okay=False),
+    str | None,
+    typer.Option("--output", help="Write to FILE (atomically; a link's target, a device or FIFO in place) instead "
+                 "of stdout.", rich_help_panel=OUTPUT, show_default=False, metavar="FILE"),
 ]  # fmt: skip
 VerifyOpt = Annotated[
     bool, typer.Option("--verify", help="Cross-check every count against PyTorch and fvcore; exit 1 on any "
@@ -71,8 +71,8 @@ BatchOpt = Annotated[str | None, typer.Option(help="Override N of the input shap
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A YAML config (layers, sweep, budgets); layer flags "
                       "override a single-layer config's values.", rich_help_panel=CONFIG, show_default=False,
                       dir_okay=False)]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Draw a sweep's MAC ratio to FILE.png or FILE.svg (needs "
-                    "the plot extra).", rich_help_panel=CONFIG, show_default=False, dir_okay=False)]
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Draw a sweep's MAC ratio to FILE.png or FILE.svg (needs "
+                    "the plot extra).", rich_help_panel=CONFIG, show_default=False, metavar="FILE")]
 DTypeListOpt = Annotated[str, typer.Option("--dtype", help="Timing dtype, or a list: float32,bfloat16.",
                                            rich_help_panel=TIMING)]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Also time in channels-last memory format.",
@@ -109,9 +109,9 @@ ConvertOpt = Annotated[
                  show_default=False),
 ]  # fmt: skip
 EmitConfigOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--emit-config", help="Write the conversion candidates as a config for compare --config and "
-                 "report.", rich_help_panel=OUTPUT, show_default=False, dir_okay=False),
+                 "report.", rich_help_panel=OUTPUT, show_default=False, metavar="FILE"),
 ]  # fmt: skip
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the model's own traceback when it fails.")]
 CheckPeaksOpt = Annotated[

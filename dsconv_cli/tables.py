@@ -22,7 +22,7 @@ def rich_table(table: MetricTable, title: str | None = None) -> Table:
     """
     headers, body = table
     out = Table(
-        title=title,
+        title=Text(title) if title is not None else None,  # names from configs are text, never markup
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
@@ -31,7 +31,7 @@ def rich_table(table: MetricTable, title: str | None = None) -> Table:
     )
     for i, header in enumerate(headers):
         out.add_column(
-            header,
+            Text(header),
             justify="left" if i == 0 else "right",
             style="bold" if i == 0 else None,
             no_wrap=i > 0,
@@ -39,7 +39,7 @@ def rich_table(table: MetricTable, title: str | None = None) -> Table:
             min_width=None if i == 0 else max([len(row[i]) for row in body] + [len(header.split("\n")[-1])]),
         )
     for row in body:
-        out.add_row(*row)
+        out.add_row(*(Text(cell) for cell in row))
     return out
 
 
