@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from dsconv_cli import runner
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
-from dsconv_cli.spec import DEFAULT_MAX_POINTS, SPATIAL_FIELDS, Activation, Device, DType, Norm, Placement
+from dsconv_cli.spec import (
+    DEFAULT_MAX_LAYERS,
+    DEFAULT_MAX_POINTS,
+    SPATIAL_FIELDS,
+    Activation,
+    Device,
+    DType,
+    Norm,
+    Placement,
+)
 
 if TYPE_CHECKING:
     from dsconv_cli.config import Config
@@ -126,11 +135,11 @@ def count(
     )  # fmt: skip
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(path: str | Path, max_layers: int = DEFAULT_MAX_LAYERS) -> Config:
     """Read and validate a YAML config; ``ConfigError`` lists every problem with its file and line."""
     from dsconv_cli import config
 
-    return config.load(path)
+    return config.load(path, max_layers)
 
 
 def run_config(
@@ -147,13 +156,15 @@ def run_config(
     baseline: str | Path | None = None,
     max_increase: float | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
+    max_layers: int = DEFAULT_MAX_LAYERS,
 ) -> ConfigReport:
     """Count (time, cross-check) a config and hold its budgets and baseline, as ``dsconv report`` does for one file."""
     options = runner.RunOptions(
         verify=verify, bench=bench, device=Device(device), dtype=DType(dtype), threads=threads, min_time=min_time,
         rounds=rounds, max_memory=max_memory if isinstance(max_memory, int) else parse_size("max_memory", max_memory),
         baseline=Path(baseline) if baseline is not None else None, max_increase=max_increase, max_points=max_points,
+        max_layers=max_layers,
     )  # fmt: skip
     options.check()
-    cfg = path_or_config if not isinstance(path_or_config, str | Path) else load_config(path_or_config)
+    cfg = path_or_config if not isinstance(path_or_config, str | Path) else load_config(path_or_config, max_layers)
     return runner.compare_config(cfg, {}, None, None, options)

@@ -20,7 +20,7 @@ from dsconv_cli import options as opt
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, PipeClosed, SpecError
 from dsconv_cli.files import check_output_path
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_ints, parse_positive_list, parse_size
-from dsconv_cli.spec import DEFAULT_MAX_POINTS, Device, DType, OutputFormat
+from dsconv_cli.spec import DEFAULT_MAX_LAYERS, DEFAULT_MAX_POINTS, Device, DType, OutputFormat
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 a requested check failed, 2 bad input, 3 environment."
 
@@ -75,6 +75,7 @@ def compare(
     baseline: opt.BaselineOpt = None,
     max_increase: opt.MaxIncreaseOpt = None,
     max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
+    max_layers: opt.MaxLayersOpt = DEFAULT_MAX_LAYERS,
     strict_timing: opt.StrictTimingOpt = False,
     **layer_flags: Any,
 ) -> None:
@@ -89,7 +90,7 @@ def compare(
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtypes[0], threads=thread_counts[0] if thread_counts else None,
         min_time=min_time, max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points,
-        rounds=rounds, strict_timing=strict_timing,
+        max_layers=max_layers, rounds=rounds, strict_timing=strict_timing,
     )  # fmt: skip
     layer = runner.parse_layer_text(layer_flags)
     shape = parse_input_shape(input_shape, batches[0] if batches else None)
@@ -139,7 +140,7 @@ def _compare_config(
     plot_path = check_output_path(plot, "plot")
     if plot_path is not None:
         plot_module.check_target(plot_path)
-    cfg = config_module.load(path)
+    cfg = config_module.load(path, options.max_layers)
     if plot_path is not None and not cfg.sweep:
         raise SpecError("plot", plot, f"draws a sweep, and {path} has no sweep")
     result = runner.compare_config(cfg, layer, shape, batch, options)
@@ -170,6 +171,7 @@ def report_command(
     baseline: opt.BaselineOpt = None,
     max_increase: opt.MaxIncreaseOpt = None,
     max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
+    max_layers: opt.MaxLayersOpt = DEFAULT_MAX_LAYERS,
     strict_timing: opt.StrictTimingOpt = False,
 ) -> None:
     """Run many config files for CI: each one's tables and budgets, then one summary.
@@ -180,7 +182,7 @@ def report_command(
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtype, threads=threads, min_time=min_time,
         max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points, rounds=rounds,
-        strict_timing=strict_timing,
+        max_layers=max_layers, strict_timing=strict_timing,
     )  # fmt: skip
     results, broken = runner.run_config_files(_expand(files), options)
     if results:
@@ -195,10 +197,12 @@ def report_command(
 
 
 def _expand(patterns: Sequence[str]) -> list[str]:
-    """Each argument as given, or the files its glob matches (sorted)."""
+    """Each argument as given when a file of that exact name exists (``a[1].yaml``), else the files its
+    glob matches (sorted)."""
     paths: list[str] = []
     for pattern in patterns:
-        matches = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else []
+        globbed = any(c in pattern for c in "*?[") and not Path(pattern).exists()
+        matches = sorted(glob.glob(pattern)) if globbed else []
         paths.extend(matches or [pattern])
     return paths
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema
 
 from dsconv_cli.blocks import Gate
 from dsconv_cli.errors import ConfigError, SpecError
@@ -25,6 +25,7 @@ from dsconv_cli.kinds import ALL_FIELDS, KINDS
 from dsconv_cli.parse import parse_convert_rule
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
+    DEFAULT_MAX_LAYERS,
     DEFAULT_MAX_POINTS,
     ActAfter,
     Activation,
@@ -72,10 +73,38 @@ def _padding(value: Any) -> Any:
     return _int_list(0, "1 or [0, 1]").func(value)
 
 
-Positive = Annotated[int, Field(ge=1)]
-IntTuple = Annotated[list[int], _int_list(1, "3 or [3, 5]")]
-NonNegTuple = Annotated[list[int], _int_list(0, "0 or [0, 1]")]
-PaddingValue = Annotated[list[int] | str, BeforeValidator(_padding)]
+def _strict(kind: type) -> Any:
+    """No quiet conversions: ``true`` is not 1, ``"2"`` is not 2, ``1.0`` is not an integer."""
+
+    def check(value: Any) -> Any:
+        wrong = isinstance(value, bool | str) or (kind is int and isinstance(value, float))
+        if wrong:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"expected {what}, got {type(value).__name__} {value!r}")
+        return value
+
+    return BeforeValidator(check)
+
+
+Positive = Annotated[int, Field(ge=1), _strict(int)]
+Count = Annotated[int, Field(ge=0), _strict(int)]
+Real = _strict(float)
+
+
+def _ints_schema(minimum: int) -> WithJsonSchema:
+    """What the loader takes, in the schema: one integer (broadcast) or one per spatial dim."""
+    one = {"type": "integer", "minimum": minimum}
+    return WithJsonSchema({"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]})
+
+
+IntTuple = Annotated[list[int], _int_list(1, "3 or [3, 5]"), _ints_schema(1)]
+NonNegTuple = Annotated[list[int], _int_list(0, "0 or [0, 1]"), _ints_schema(0)]
+PaddingValue = Annotated[
+    list[int] | str,
+    BeforeValidator(_padding),
+    WithJsonSchema({"anyOf": [*_ints_schema(0).json_schema["anyOf"], {"enum": ["same", "valid"]}]}),
+]
+SHAPE_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2}
 
 
 class _Strict(BaseModel):
@@ -93,20 +122,22 @@ class LayerFields(_Strict):
     dilation: IntTuple | None = None
     groups: Positive | None = Field(None, description="Groups of the standard conv.")
     multiplier: Positive | None = Field(None, description="Depth multiplier of the depthwise stage.")
-    bias: bool | None = None
-    depthwise_bias: bool | None = Field(None, description="Bias on the depthwise stage (default: as bias).")
-    transposed: bool | None = None
+    bias: StrictBool | None = None
+    depthwise_bias: StrictBool | None = Field(None, description="Bias on the depthwise stage (default: as bias).")
+    transposed: StrictBool | None = None
     output_padding: NonNegTuple | None = None
     norm: Norm | None = None
     act: Activation | None = None
     placement: Placement | None = None
     act_after: ActAfter | None = Field(None, description="depthwise, pointwise, both or none.")
-    slopes: Annotated[Slopes, BeforeValidator(str)] | None = Field(None, description="PReLU slopes: 1 or channel.")
+    slopes: Annotated[Slopes, BeforeValidator(str), WithJsonSchema({"enum": [1, "1", "channel"]})] | None = Field(
+        None, description="PReLU slopes: 1 or channel."
+    )
     out_features: Positive | None = Field(None, description="Output features (linear layers).")
-    expand: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+    expand: Annotated[float, Field(gt=0, allow_inf_nan=False), Real] | None = Field(
         None, description="Expansion ratio of an inverted residual (default 6)."
     )
-    se: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = Field(
+    se: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), Real] | None = Field(
         None, description="Squeeze-excite: squeeze channels = max(1, int(block input channels × se)), e.g. 0.25."
     )
     se_channels: Positive | None = Field(None, description="Squeeze-excite width, instead of se.")
@@ -117,10 +148,10 @@ class LayerFields(_Strict):
     )
     add: str | None = Field(None, description="Add this earlier layer's output to this layer's output.")
     share: str | None = Field(None, description="Reuse this earlier layer's weights: params once, MACs per call.")
-    width_multiplier: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+    width_multiplier: Annotated[float, Field(gt=0, allow_inf_nan=False), Real] | None = Field(
         None, description="Scale out_channels, rounded to a multiple of 8 (MobileNet's alpha)."
     )
-    min_width_multiplier: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+    min_width_multiplier: Annotated[float, Field(ge=0, allow_inf_nan=False), Real] | None = Field(
         None, description="Floor of the multiplier for this layer (MobileNetV2's last conv: 1.0)."
     )
 
@@ -137,9 +168,9 @@ class LayerModel(LayerFields):
 
 
 class Limits(_Strict):
-    params: Annotated[int, Field(ge=0)] | None = None
-    macs: Annotated[int, Field(ge=0)] | None = None
-    latency_ms: Annotated[float, Field(gt=0)] | None = None
+    params: Count | None = None
+    macs: Count | None = None
+    latency_ms: Annotated[float, Field(gt=0, allow_inf_nan=False), Real] | None = None
 
 
 class ColumnLimits(_Strict):
@@ -150,8 +181,8 @@ class ColumnLimits(_Strict):
 class Reduction(_Strict):
     """Minimum percent fewer in the separable column than in the standard one."""
 
-    params: Annotated[float, Field(ge=0, le=100)] | None = None
-    macs: Annotated[float, Field(ge=0, le=100)] | None = None
+    params: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False), Real] | None = None
+    macs: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False), Real] | None = None
 
 
 class BudgetsModel(_Strict):
@@ -166,9 +197,11 @@ class ModelSection(_Strict):
 
     target: str = Field(description="MODULE:ATTR or FILE.py:ATTR (a relative FILE is found beside the config).")
     kwargs: dict[str, Any] | None = Field(None, description="Passed to the class or factory.")
-    input_shape: Annotated[list[list[int]], BeforeValidator(_shape_list)] = Field(
-        description="One forward input, [1, 3, 224, 224], or a list of them for several."
-    )
+    input_shape: Annotated[
+        list[list[int]],
+        BeforeValidator(_shape_list),
+        WithJsonSchema({"anyOf": [SHAPE_SCHEMA, {"type": "array", "items": SHAPE_SCHEMA, "minItems": 1}]}),
+    ] = Field(description="One forward input, [1, 3, 224, 224], or a list of them for several.")
     convert: str = Field("all", description="Which candidates the separable column converts: all, top:N or "
                          "min-saving:PCT.")  # fmt: skip
 
@@ -254,7 +287,7 @@ def override(decl: LayerDecl, values: dict[str, Any]) -> LayerDecl:
 # --- loading ------------------------------------------------------------------------------------
 
 
-def load(path: str | Path) -> Config:
+def load(path: str | Path, max_layers: int = DEFAULT_MAX_LAYERS) -> Config:
     """Read, validate and convert one config file; ``ConfigError`` lists every problem found."""
     file = Path(path)
     try:
@@ -263,14 +296,17 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{file}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None
-    return parse(text, str(file))
+    return parse(text, str(file), max_layers)
 
 
-def parse(text: str, source: str = "<config>") -> Config:
+def parse(text: str, source: str = "<config>", max_layers: int = DEFAULT_MAX_LAYERS) -> Config:
     loader = yaml.SafeLoader(text)
     try:
-        # one parse gives both the values and the node tree that knows each value's line
+        # one parse gives the node tree (aliases stay shared nodes, nothing is expanded yet); it is checked
+        # for size, depth and duplicate keys before any value is built from it
         node = loader.get_single_node()
+        if node is not None:
+            _check_tree(node, source)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -278,6 +314,8 @@ def parse(text: str, source: str = "<config>") -> Config:
         raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a dsconv config") from None
     finally:
         loader.dispose()
     lines = _node_lines(node) if node is not None else {}
@@ -291,6 +329,11 @@ def parse(text: str, source: str = "<config>") -> Config:
         model = ConfigModel.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(*problems, *[_describe(err, source, lines) for err in exc.errors()]) from None
+    layers = sum(layer.repeat for layer in model.layers or ())
+    if layers > max_layers:
+        where = locate(source, lines, "layers")
+        raise ConfigError(f"{where}: layers: the stack expands to {layers:,} layers (repeats counted), over the "
+                          f"limit of {max_layers:,}; pass --max-layers {layers} to allow it")  # fmt: skip
     config = _convert(model, source, lines, problems)
     if problems:
         raise ConfigError(*problems)
@@ -514,15 +557,53 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _node_lines(node: yaml.Node, path: str = "") -> dict[str, int]:
-    """Map each path (``layers[3].kernel_size``) to its 1-based line in the file."""
+MAX_YAML_VALUES = 100_000  # values a config may expand to, aliases followed (a real config has hundreds)
+MAX_YAML_DEPTH = 32  # nesting a config may have (a real config has five levels)
+
+
+def _check_tree(root: yaml.Node, source: str) -> None:
+    """Refuse alias bombs, deep nesting and duplicate keys before anything is built. Sizes are memoised
+    per node, so a shared alias is measured once, however often it is used."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} levels; "
+                              "a dsconv config is a few levels deep")  # fmt: skip
+        if id(node) in sizes:
+            return sizes[id(node)]
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        raise ConfigError(f"{source}:{line}: {key.value}: given twice (lines {seen[key.value]} and "
+                                          f"{line}); keep one")  # fmt: skip
+                    seen[key.value] = line
+                total += size(key, depth + 1) + size(value, depth + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item, depth + 1) for item in node.value)
+        if total > MAX_YAML_VALUES:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: expands to over {MAX_YAML_VALUES:,} values "
+                              "(aliases repeated inside aliases?); a dsconv config has hundreds")  # fmt: skip
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0)
+
+
+def _node_lines(node: yaml.Node, path: str = "", depth: int = 0) -> dict[str, int]:
+    """Map each path (``layers[3].kernel_size``) to its 1-based line in the file (the tree is already
+    bounded by ``_check_tree``)."""
     lines = {path: node.start_mark.line + 1} if path else {}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = f"{path}.{key.value}" if path else str(key.value)
             lines[child] = key.start_mark.line + 1
-            lines |= {k: v for k, v in _node_lines(value, child).items() if k != child}
+            lines |= {k: v for k, v in _node_lines(value, child, depth + 1).items() if k != child}
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            lines |= _node_lines(item, f"{path}[{index}]")
+            lines |= _node_lines(item, f"{path}[{index}]", depth + 1)
     return lines

@@ -62,6 +62,10 @@ MaxIncreaseOpt = Annotated[
                                "percent over --baseline.", rich_help_panel=CONFIG, show_default=False),
 ]  # fmt: skip
 MaxPointsOpt = Annotated[int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)]
+MaxLayersOpt = Annotated[
+    int, typer.Option("--max-layers", help="Most layers a config's stack may expand to (repeats counted).",
+                      rich_help_panel=CONFIG),
+]  # fmt: skip
 
 # fmt: off
 InputShapeOpt = Annotated[str | None, typer.Option("--input-shape", help="N,C,*spatial with 1-3 spatial dims, e.g. "

@@ -20,6 +20,7 @@ from dsconv_cli.formatting import fmt_bytes
 from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
+    DEFAULT_MAX_LAYERS,
     DEFAULT_MAX_POINTS,
     DEFAULT_OUT_CHANNELS,
     LAYER_FIELDS,
@@ -60,6 +61,7 @@ class RunOptions:
     baseline: Path | None = None
     max_increase: float | None = None
     max_points: int = DEFAULT_MAX_POINTS
+    max_layers: int = DEFAULT_MAX_LAYERS
     rounds: int = 3
     strict_timing: bool = False
     progress: ProgressFactory = field(default=no_progress, repr=False)
@@ -75,6 +77,8 @@ class RunOptions:
             raise SpecError("threads", self.threads, "must be a positive integer")
         if self.max_points < 1:
             raise SpecError("max_points", self.max_points, "must be a positive integer")
+        if self.max_layers < 1:
+            raise SpecError("max_layers", self.max_layers, "must be a positive integer")
         if self.max_increase is not None and self.max_increase < 0:
             raise SpecError("max_increase", self.max_increase, "must be a non-negative percentage")
         if self.max_increase is not None and self.baseline is None:
@@ -159,6 +163,9 @@ def run_config(
 
     if cfg.model is not None:
         return run_model_config(cfg, options, baseline=baseline)
+    if options.bench and cfg.point_count > MAX_TIMED_POINTS:  # refused before counting a single point
+        raise SpecError("bench", True, f"{cfg.path} sweeps {cfg.point_count:,} points, too many to time (at most "
+                        f"{MAX_TIMED_POINTS}); use --no-bench to count them")  # fmt: skip
     stacks = count_config(cfg, overrides=overrides, input_shape=input_shape, max_points=options.max_points)
     time_stack, watch = None, None
     if options.bench:
@@ -504,7 +511,7 @@ def run_config_files(paths: Sequence[str], options: RunOptions) -> tuple[list[Co
     results: list[ConfigReport] = []
     for path in paths:
         try:
-            results.append(run_config(config_module.load(path), options, baseline=old))
+            results.append(run_config(config_module.load(path, options.max_layers), options, baseline=old))
         except ConfigError as error:
             broken.extend(error.messages)
     return results, broken

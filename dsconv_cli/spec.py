@@ -175,6 +175,7 @@ DEFAULT_IN_CHANNELS = 16
 DEFAULT_OUT_CHANNELS = 32
 DEFAULT_KERNEL = 3
 DEFAULT_MAX_POINTS = 10_000  # largest sweep grid expanded unless --max-points raises it
+DEFAULT_MAX_LAYERS = 10_000  # most layers a stack expands to (repeats counted) unless --max-layers raises it
 
 
 @dataclass(frozen=True, slots=True)

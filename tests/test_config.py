@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -207,3 +210,106 @@ def test_stack_totals_equal_sum_of_single_comparisons(channels: list[int], kerne
     assert stack.total("separable", "macs") == macs
     assert stack.input_shape == (1, 4, 32, 32)
     assert math.prod(stack.output_shape) > 0
+
+
+# --- hostile and sloppy files -------------------------------------------------------------------------
+
+
+def test_an_alias_bomb_is_refused_within_a_second() -> None:
+    import time
+
+    levels = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    text = "\n".join(levels) + "\ninput_shape: [1, 4, 8, 8]\nlayers: [{out_channels: 4}]\n"
+    start = time.perf_counter()
+    with pytest.raises(config.ConfigError, match=r"expands to over 100,000 values"):
+        config.parse(text, "bomb.yaml")
+    assert time.perf_counter() - start < 1.0
+
+
+def test_deep_nesting_is_refused() -> None:
+    for depth in (40, 5000):
+        with pytest.raises(config.ConfigError, match="nested"):
+            config.parse("a: " + "[" * depth + "]" * depth + "\n", "deep.yaml")
+
+
+def test_a_duplicate_key_names_both_lines() -> None:
+    text = "input_shape: [1, 4, 8, 8]\nlayers:\n  - out_channels: 4\n    kernel_size: 3\n    out_channels: 8\n"
+    assert _errors(text) == ["c.yaml:5: out_channels: given twice (lines 3 and 5); keep one"]
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("out_channels: true", "layers[0].out_channels True: expected an integer, got bool True"),
+        ('multiplier: "2"', "layers[0].multiplier 2: expected an integer, got str '2'"),
+        ("groups: 1.0", "layers[0].groups 1.0: expected an integer, got float 1.0"),
+        ('bias: "no"', "layers[0].bias no: Input should be a valid boolean"),
+        ('expand: "6"', "layers[0].expand 6: expected a number, got str '6'"),
+    ],
+)
+def test_values_are_never_quietly_converted(field: str, message: str) -> None:
+    kind = "kind: inverted_residual, " if field.startswith("expand") else ""
+    text = f"input_shape: [1, 4, 8, 8]\nlayers: [{{{kind}out_channels: 4, {field}}}]\n".replace(
+        "out_channels: 4, out_channels: true", "out_channels: true")  # fmt: skip
+    (line,) = _errors(text)
+    assert line.endswith(message), line
+
+
+def test_a_huge_repeat_is_refused_before_anything_is_expanded() -> None:
+    import time
+
+    text = "input_shape: [1, 4, 8, 8]\nlayers: [{out_channels: 4, repeat: 1000000000000}]\n"
+    start = time.perf_counter()
+    assert _errors(text) == ["c.yaml:2: layers: the stack expands to 1,000,000,000,000 layers (repeats counted), "
+                             "over the limit of 10,000; pass --max-layers 1000000000000 to allow it"]  # fmt: skip
+    assert time.perf_counter() - start < 1.0
+    assert len(config.parse(text.replace("1000000000000", "20"), "c.yaml", max_layers=20).layers) == 20
+
+
+def test_a_timed_sweep_over_the_cap_is_refused_before_counting(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from conftest import invoke
+
+    from dsconv_cli import evaluate
+
+    monkeypatch.setattr(evaluate, "count_config", lambda *a, **k: pytest.fail("counted before refusing"))
+    path = tmp_path / "s.yaml"
+    path.write_text("input_shape: [1, 4, 8, 8]\nlayers: [{out_channels: 4}]\nsweep: {out_channels: "
+                    f"{list(range(1, 101))}}}\n")  # fmt: skip
+    result = invoke("report", str(path), "--min-time", "0.01")
+    assert result.code == 2 and "sweeps 100 points, too many to time (at most 64)" in result.stderr
+
+
+def test_report_reads_a_file_whose_name_looks_like_a_glob(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from conftest import invoke
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a[1].yaml").write_text("input_shape: [1, 4, 8, 8]\nlayers: [{out_channels: 4}]\n")
+    (tmp_path / "a1.yaml").write_text("input_shape: [1, 4, 8, 8]\nlayers: [{out_channels: 8}]\n")
+    result = invoke("report", "a[1].yaml", "--no-bench", "-f", "json")
+    assert result.code == 0, result.stderr
+    assert [c["file"] for c in json.loads(result.stdout)["configs"]] == ["a[1].yaml"]
+    globbed = invoke("report", "a[0-9].yaml", "--no-bench", "-f", "json")
+    assert [c["file"] for c in json.loads(globbed.stdout)["configs"]] == ["a1.yaml"]
+
+
+def _readme_configs() -> list[str]:
+    readme = (CONFIGS.parent / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    return [textwrap.dedent(b) for b in blocks if "layers:" in b or "model:" in b]
+
+
+def test_every_shipped_config_and_readme_example_passes_the_schema() -> None:
+    import jsonschema
+    import yaml
+
+    schema = config.json_schema()
+    texts = {str(p): p.read_text() for p in sorted(CONFIGS.glob("*.yaml"))}
+    texts |= {f"README example {i}": t for i, t in enumerate(_readme_configs())}
+    assert len(texts) >= 8
+    for name, text in texts.items():
+        jsonschema.validate(yaml.safe_load(text), schema)  # raises, naming the field, if the schema is too strict
+        if "model:" not in text:
+            config.parse(text, name)  # and the loader takes it too
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"layers": [{"out_channels": 4, "kernel_size": "3"}]}, schema)
