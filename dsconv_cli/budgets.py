@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -116,16 +117,26 @@ def baseline_totals(document: Mapping[str, Any], source: str) -> dict[str, dict[
             if len(points) != 1:
                 continue  # sweeps have no single total to hold
             out[entry["name"]] = {column: _flat_totals(points[0]["totals"][column]) for column in COLUMNS}
-        except (KeyError, TypeError, IndexError):
-            raise ConfigError(f"--baseline {source}: config entry is missing its totals") from None
+        except (KeyError, TypeError, IndexError) as exc:
+            what = str(exc) if isinstance(exc, TypeError) else f"missing {exc}"
+            name = entry.get("name", "?") if isinstance(entry, Mapping) else "?"
+            raise ConfigError(f"--baseline {source}: config {name}: malformed totals ({what}); write the "
+                              "baseline with --format json") from None  # fmt: skip
     return out
 
 
 def _flat_totals(column: Mapping[str, Any]) -> dict[str, float]:
-    values = {m: float(column[m]) for m in ("params", "macs", "elementwise_ops")}
+    values = {m: _number(column[m]) for m in ("params", "macs", "elementwise_ops")}
     if isinstance(column.get("latency"), Mapping):
-        values["latency_ms"] = float(column["latency"]["median_ms"])
+        values["latency_ms"] = _number(column["latency"]["median_ms"])
     return values
+
+
+def _number(value: Any) -> float:
+    """A total from a baseline: a finite number, never text or a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
 
 
 def compare_baseline(name: str, total: Totals, old: Mapping[str, Mapping[str, float]]) -> list[Delta]:

@@ -74,6 +74,7 @@ def compare(
     max_memory: opt.MaxMemoryOpt = "2GiB",
     baseline: opt.BaselineOpt = None,
     max_increase: opt.MaxIncreaseOpt = None,
+    baseline_missing: opt.BaselineMissingOpt = "error",
     max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
     max_layers: opt.MaxLayersOpt = DEFAULT_MAX_LAYERS,
     strict_timing: opt.StrictTimingOpt = False,
@@ -90,7 +91,7 @@ def compare(
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtypes[0], threads=thread_counts[0] if thread_counts else None,
         min_time=min_time, max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points,
-        max_layers=max_layers, rounds=rounds, strict_timing=strict_timing,
+        max_layers=max_layers, rounds=rounds, strict_timing=strict_timing, baseline_missing=baseline_missing,
     )  # fmt: skip
     layer = runner.parse_layer_text(layer_flags)
     shape = parse_input_shape(input_shape, batches[0] if batches else None)
@@ -115,9 +116,12 @@ def compare(
         raise CheckFailed(failure)
 
 
-def run_options(*, max_memory: str, **fields: Any) -> runner.RunOptions:
+def run_options(*, max_memory: str, baseline_missing: str = "error", **fields: Any) -> runner.RunOptions:
     """Checked run options, with a progress bar and notes on stderr."""
-    options = runner.RunOptions(max_memory=parse_size("max_memory", max_memory), **fields, **_on_stderr())
+    if baseline_missing not in ("error", "ok"):
+        raise SpecError("baseline_missing", baseline_missing, "is error (the default) or ok")
+    options = runner.RunOptions(max_memory=parse_size("max_memory", max_memory),
+                                baseline_missing_ok=baseline_missing == "ok", **fields, **_on_stderr())  # fmt: skip
     options.check()
     return options
 
@@ -170,6 +174,7 @@ def report_command(
     max_memory: opt.MaxMemoryOpt = "2GiB",
     baseline: opt.BaselineOpt = None,
     max_increase: opt.MaxIncreaseOpt = None,
+    baseline_missing: opt.BaselineMissingOpt = "error",
     max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
     max_layers: opt.MaxLayersOpt = DEFAULT_MAX_LAYERS,
     strict_timing: opt.StrictTimingOpt = False,
@@ -182,7 +187,7 @@ def report_command(
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtype, threads=threads, min_time=min_time,
         max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points, rounds=rounds,
-        max_layers=max_layers, strict_timing=strict_timing,
+        max_layers=max_layers, strict_timing=strict_timing, baseline_missing=baseline_missing,
     )  # fmt: skip
     results, broken = runner.run_config_files(_expand(files), options)
     if results:

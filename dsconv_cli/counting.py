@@ -150,12 +150,19 @@ def count_variant(name: str, stages: Sequence[Stage], input_shape: Sequence[int]
 def compare(spec: ConvSpec, input_shape: Sequence[int], notes: Sequence[str] = ()) -> Comparison:
     """Count the standard conv and its depthwise-separable pair on ``input_shape``."""
     validate(spec, input_shape)
+    per_sample = None
+    if input_shape[0] == 0:  # as in PyTorch, a batch of none: every count is 0, the ratios are per sample
+        one = (1, *input_shape[1:])
+        per_sample = (count_variant("standard", spec.standard(), one).macs,
+                      count_variant("separable", spec.separable(), one).macs)  # fmt: skip
+        notes = (*notes, "batch 0: every count is 0; the MAC ratio is that of one sample")
     counted = Comparison(
         spec=spec,
         input_shape=tuple(input_shape),
         standard=count_variant("standard", spec.standard(), input_shape),
         separable=count_variant("separable", spec.separable(), input_shape),
         notes=tuple(notes),
+        per_sample_macs=per_sample,
     )
     return replace(counted, analysis=analyse(counted))
 

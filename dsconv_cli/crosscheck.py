@@ -21,8 +21,15 @@ FLOP_COUNTER = "FlopCounterMode / 2"
 FVCORE = "fvcore"
 
 
+TORCH_MAX_ELEMENTS = 2**60  # beyond this PyTorch's int64 storage sizes overflow, even on the meta device
+
+
 def check_stage(stage: Stage, stats: LayerStats, *, fvcore_max_elements: int) -> list[Check]:
     """Params (sum of ``numel``), buffers, output shape and MACs of one stage."""
+    if max(math.prod(stats.input_shape), math.prod(stats.output_shape)) > TORCH_MAX_ELEMENTS:
+        note = "too large for PyTorch's int64 tensor sizes; counted analytically only"
+        return [Check(stats.name, q, "nn.Module numel / meta forward", getattr(stats, q), None, note)
+                for q in ("params", "macs")]  # fmt: skip
     module = build_stage(stage, device="meta").eval()
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() for b in module.buffers())

@@ -42,6 +42,7 @@ from dsconv_cli.rows import (
     baseline_table,
     budget_table,
     candidate_timing_table,
+    check_notes,
     checks_table,
     config_csv_rows,
     first_case_rows,
@@ -412,7 +413,7 @@ def comparison_markdown(c: Comparison, name: str = "") -> str:
         parts += [markdown_table(*timing_table(c)), ""]
     parts += [f"- {line}" for line in summary_lines(c)]
     if c.checks:
-        parts += ["", markdown_table(*checks_table(c.checks))]
+        parts += ["", markdown_table(*checks_table(c.checks)), *[f"\n{n}" for n in check_notes(c.checks)]]
     return "\n".join(parts) + "\n"
 
 

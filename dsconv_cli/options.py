@@ -57,6 +57,10 @@ BaselineOpt = Annotated[
     Path | None, typer.Option("--baseline", help="An earlier --format json report to compare totals with.",
                               rich_help_panel=CONFIG, show_default=False, dir_okay=False),
 ]  # fmt: skip
+BaselineMissingOpt = Annotated[
+    str, typer.Option("--baseline-missing", help="error, or ok: a first CI run with no baseline file yet passes "
+                      "with a note.", rich_help_panel=CONFIG),
+]  # fmt: skip
 MaxIncreaseOpt = Annotated[
     float | None, typer.Option("--max-increase", help="Fail when a total's params or MACs grew more than PCT "
                                "percent over --baseline.", rich_help_panel=CONFIG, show_default=False),

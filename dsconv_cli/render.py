@@ -33,6 +33,7 @@ def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> 
             rows.summary_lines(c),
             rows.checks_table(c.checks) if c.checks else None,
             rows.timing_table(c) if len(c.timings) > 1 else None,
+            rows.check_notes(c.checks),
         )
         for c in comparisons
     ]

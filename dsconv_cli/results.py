@@ -228,6 +228,7 @@ class Comparison:
     interrupted: bool = False  # timing stopped by the user: ``timings`` holds what was measured
     analysis: dict[str, ItemAnalysis] = field(default_factory=dict)  # untimed: counts and traffic per item
     conditions: Conditions | None = None  # where it was timed, and whether that can be trusted
+    per_sample_macs: tuple[int, int] | None = None  # batch 0: (standard, separable) MACs of one sample
 
     @property
     def trusted(self) -> bool | None:
@@ -251,6 +252,9 @@ class Comparison:
 
     @property
     def mac_ratio(self) -> float:
+        """Separable over standard MACs (per sample at batch 0, where both are 0)."""
+        if self.standard.macs == 0 and self.per_sample_macs:
+            return self.per_sample_macs[1] / self.per_sample_macs[0]
         return self.separable.macs / self.standard.macs
 
     @property

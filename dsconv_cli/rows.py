@@ -155,8 +155,9 @@ def stack_summary(stack: StackResult) -> list[str]:
             f"{fmt_int(stack.total(column, 'macs'))} MACs, "
             f"{fmt_int(stack.total(column, 'elementwise_ops'))} other ops"
         )
-    p, m = stack.ratio("params"), stack.ratio("macs")
-    lines.append(f"separable: {fmt_pct_fewer(p)} params (ratio {p:.4f}), {fmt_pct_fewer(m)} MACs (ratio {m:.4f})")
+    if stack.total("standard", "macs") and stack.total("standard", "params"):
+        p, m = stack.ratio("params"), stack.ratio("macs")
+        lines.append(f"separable: {fmt_pct_fewer(p)} params (ratio {p:.4f}), {fmt_pct_fewer(m)} MACs (ratio {m:.4f})")
     if set(COLUMNS) <= set(stack.latency):
         std, sep = stack.latency["standard"], stack.latency["separable"]
         lines.append(
@@ -523,6 +524,7 @@ def _column_title(row: StageRow) -> str:
 def checks_table(checks: Sequence[Check]) -> MetricTable:
     """Rows of a cross-check: stage, quantity, reference, analytic, reference value, verdict."""
     headers = titles("stage", "quantity", "reference", "dsconv", "reference_value", "verdict")
+    notes: list[str] = []
 
     def show(v: Any) -> str:
         if v is None:
@@ -536,11 +538,28 @@ def checks_table(checks: Sequence[Check]) -> MetricTable:
             ch.source,
             show(ch.analytic),
             show(ch.reference),
-            ("skipped: " + ch.note) if ch.reference is None else ("ok" if ch.ok else "MISMATCH"),
+            _verdict(ch, notes),
         ]
         for ch in checks
     ]
     return headers, body
+
+
+def _verdict(ch: Check, notes: list[str]) -> str:
+    if ch.reference is not None:
+        return "ok" if ch.ok else "MISMATCH"
+    if ch.note not in notes:
+        notes.append(ch.note)
+    return f"skipped ({notes.index(ch.note) + 1})"
+
+
+def check_notes(checks: Sequence[Check]) -> list[str]:
+    """Why checks were skipped, numbered as the verdict column numbers them (kept apart so the table's
+    label and verdict columns always fit)."""
+    notes: list[str] = []
+    for ch in checks:
+        _verdict(ch, notes)
+    return [f"({i}) skipped: {note}" for i, note in enumerate(notes, 1)]
 
 
 def model_table(a: ModelAnalysis, depth: int | None) -> MetricTable:

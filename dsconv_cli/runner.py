@@ -62,6 +62,7 @@ class RunOptions:
     max_increase: float | None = None
     max_points: int = DEFAULT_MAX_POINTS
     max_layers: int = DEFAULT_MAX_LAYERS
+    baseline_missing_ok: bool = False
     rounds: int = 3
     strict_timing: bool = False
     progress: ProgressFactory = field(default=no_progress, repr=False)
@@ -69,8 +70,8 @@ class RunOptions:
 
     def check(self) -> None:
         """Refuse bad values before any work is done."""
-        if self.min_time <= 0:
-            raise SpecError("min_time", self.min_time, "must be a positive number of seconds")
+        if not math.isfinite(self.min_time) or self.min_time <= 0:
+            raise SpecError("min_time", self.min_time, "must be a positive, finite number of seconds, e.g. 0.5")
         if self.rounds < 1:
             raise SpecError("rounds", self.rounds, "must be a positive integer (3 by default)")
         if self.threads is not None and self.threads < 1:
@@ -79,8 +80,8 @@ class RunOptions:
             raise SpecError("max_points", self.max_points, "must be a positive integer")
         if self.max_layers < 1:
             raise SpecError("max_layers", self.max_layers, "must be a positive integer")
-        if self.max_increase is not None and self.max_increase < 0:
-            raise SpecError("max_increase", self.max_increase, "must be a non-negative percentage")
+        if self.max_increase is not None and not (math.isfinite(self.max_increase) and self.max_increase >= 0):
+            raise SpecError("max_increase", self.max_increase, "must be a finite percentage of 0 or more, e.g. 5")
         if self.max_increase is not None and self.baseline is None:
             raise SpecError("max_increase", self.max_increase, "needs --baseline OLD.json to compare with")
 
@@ -137,7 +138,7 @@ def comparison_from_layer(layer: dict[str, Any], shape: tuple[int, ...] | None, 
     return counting.compare(spec, shape, notes)
 
 
-def load_baseline(path: Path | None) -> dict[str, Any] | None:
+def load_baseline(path: Path | None, options: RunOptions | None = None) -> dict[str, Any] | None:
     if path is None:
         return None
     from dsconv_cli.budgets import baseline_totals
@@ -145,7 +146,10 @@ def load_baseline(path: Path | None) -> dict[str, Any] | None:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"--baseline {path}: no such file") from None
+        if options is not None and options.baseline_missing_ok:
+            options.note(f"note: no baseline at {path} yet (--baseline-missing ok): nothing to compare with")
+            return None
+        raise ConfigError(f"--baseline {path}: no such file; pass --baseline-missing ok for a first run") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--baseline {path}: not readable JSON: {exc}") from None
     return baseline_totals(document, str(path))
@@ -268,6 +272,8 @@ def memory_error(limit: int, needed: int, dtype: DType, what: str = "") -> Memor
 def time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxes) -> Comparison:
     """Every timing case in turn; Ctrl-C keeps what was measured and marks the comparison interrupted."""
     cases = axes.cases(comparison.input_shape[0])
+    if any(case.batch == 0 for case in cases):
+        raise SpecError("batch", 0, "has nothing to time; count it with --no-bench, or time a batch of 1 or more")
     if axes.channels_last and comparison.spec.rank == 1:
         raise SpecError("channels_last", True, "applies to 2-D and 3-D convs only; this one is 1-D")
     if axes.backward and comparison.spec.norm is Norm.BATCH:
@@ -460,10 +466,16 @@ def compare_layer(
     if options.verify:
         from dsconv_cli.crosscheck import verify
 
-        comparison = replace(comparison, checks=verify(comparison))
+        # fvcore traces with real tensors: never more of them than --max-memory allows (input + output, float32)
+        comparison = replace(comparison, checks=verify(comparison, fvcore_max_elements=fvcore_budget(options)))
     if options.bench:
         comparison = time_comparison(comparison, options, axes)
     return comparison
+
+
+def fvcore_budget(options: RunOptions) -> int:
+    """Elements fvcore may allocate for one stage's input and output under ``--max-memory``."""
+    return min(50_000_000, options.max_memory // 4)
 
 
 def check_failures(comparison: Comparison) -> str | None:
@@ -498,7 +510,7 @@ def compare_config(
         )
     if input_shape is None and batch is not None:
         input_shape = (batch, *cfg.input_shape[1:])
-    baseline = load_baseline(options.baseline)
+    baseline = load_baseline(options.baseline, options)
     return run_config(cfg, options, overrides=layer, input_shape=input_shape, baseline=baseline)
 
 
@@ -506,7 +518,7 @@ def run_config_files(paths: Sequence[str], options: RunOptions) -> tuple[list[Co
     """Every config file: the reports of those that loaded, and one message per problem in the others."""
     from dsconv_cli import config as config_module
 
-    old = load_baseline(options.baseline)
+    old = load_baseline(options.baseline, options)
     broken: list[str] = []
     results: list[ConfigReport] = []
     for path in paths:

@@ -414,6 +414,9 @@ def resolve_spec(
             pad = _broadcast("padding", pad, rank, 0)
     else:
         pad = _broadcast("padding", padding, rank, 0)
+    if isinstance(pad, PaddingMode) and transposed:
+        # PyTorch's ConvTranspose takes no padding mode (it would read 'valid' as five numbers)
+        raise SpecError("padding", pad.value, "is not supported for transposed convs; give integers, e.g. 0")
     if pad == PaddingMode.VALID:
         pad = (0,) * rank
     spec = ConvSpec(
@@ -495,7 +498,7 @@ def validate(spec: ConvSpec, input_shape: Sequence[int] | None = None) -> None:
 
 
 def validate_input_shape(input_shape: Sequence[int], in_channels: int | None = None) -> None:
-    """An input is ``(N, C, *spatial)`` with 1-3 spatial dims, all positive."""
+    """An input is ``(N, C, *spatial)`` with 1-3 spatial dims, all positive; the batch may be 0, as in PyTorch."""
     shape = tuple(input_shape)
     if not 3 <= len(shape) <= 5:
         raise SpecError(
@@ -503,8 +506,8 @@ def validate_input_shape(input_shape: Sequence[int], in_channels: int | None = N
             shape,
             f"has {len(shape)} dims; give N,C plus 1-3 spatial dims, e.g. 1,16,50,129",
         )
-    if any(v < 1 for v in shape):
-        raise SpecError("input_shape", shape, "all dims must be positive integers")
+    if shape[0] < 0 or any(v < 1 for v in shape[1:]):
+        raise SpecError("input_shape", shape, "the batch must be 0 or more and the other dims positive integers")
     if in_channels is not None and shape[1] != in_channels:
         raise SpecError(
             "input_shape",

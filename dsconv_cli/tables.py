@@ -6,15 +6,48 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.color import Color
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
 from dsconv_cli.rows import MetricTable, StageRow, metric_table
 
+LABEL_MIN_WIDTH = 16
 
-def rich_table(table: MetricTable, title: str | None = None) -> Table:
+
+class Fitted:
+    """A table that prints as a table where it fits the width, and otherwise as one line per row
+    (``label: title value; ...``): a narrow terminal never loses a label or a verdict column."""
+
+    def __init__(self, table: MetricTable, title: str | None) -> None:
+        self.table = table
+        self.title = title
+
+    def needed_width(self) -> int:
+        headers, body = self.table
+        widths = [max([len(h.split("\n")[-1]) for h in [header]] + [len(row[i]) for row in body])
+                  for i, header in enumerate(headers)]  # fmt: skip
+        return sum(widths) + 2 * (len(widths) - 1)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.needed_width() <= options.max_width:
+            yield _table(self.table, self.title)
+            return
+        headers, body = self.table
+        if self.title:
+            yield Text(self.title, style="bold")
+        for row in body:
+            cells = "; ".join(f"{h.replace(chr(10), ' ')} {v}" for h, v in zip(headers[1:], row[1:], strict=True))
+            yield Text(f"{row[0]}: {cells}" if row[0] else cells)
+
+
+def rich_table(table: MetricTable, title: str | None = None) -> Fitted:
+    """The table, or one line per row where the width is too narrow for every column."""
+    return Fitted(table, title)
+
+
+def _table(table: MetricTable, title: str | None = None) -> Table:
     """A right-aligned numeric table, first column as row labels.
 
     Value columns never shrink below their widest cell (a cropped number would read as another
@@ -36,7 +69,10 @@ def rich_table(table: MetricTable, title: str | None = None) -> Table:
             style="bold" if i == 0 else None,
             no_wrap=i > 0,
             overflow="fold",
-            min_width=None if i == 0 else max([len(row[i]) for row in body] + [len(header.split("\n")[-1])]),
+            # values never shrink (a cropped number reads as another number); labels fold but stay readable
+            min_width=min(LABEL_MIN_WIDTH, max([len(row[0]) for row in body] + [1]))
+            if i == 0
+            else max([len(row[i]) for row in body] + [len(header.split("\n")[-1])]),
         )
     for row in body:
         out.add_row(*(Text(cell) for cell in row))
@@ -49,6 +85,7 @@ def comparison_view(
     summary: Sequence[str],
     checks: MetricTable | None = None,
     timings: MetricTable | None = None,
+    check_notes: Sequence[str] = (),
 ) -> RenderableType:
     """One comparison: the metric table, the timing cases, the verdict lines and the cross-check."""
     parts: list[RenderableType] = [rich_table(metric_table(rows), title=title)]
@@ -57,6 +94,7 @@ def comparison_view(
     parts += [Text("  " + line) for line in summary]
     if checks is not None:
         parts.append(rich_table(checks, title="cross-check"))
+        parts += [Text("  " + line) for line in check_notes]
     return Group(*parts)
 
 

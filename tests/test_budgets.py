@@ -68,5 +68,9 @@ def test_baseline_growth_fails_over_max_increase() -> None:
 def test_baseline_document_must_be_a_config_report() -> None:
     with pytest.raises(ConfigError, match="not a dsconv JSON report"):
         budgets.baseline_totals({"comparisons": []}, "old.json")
-    with pytest.raises(ConfigError, match="missing its totals"):
+    with pytest.raises(ConfigError, match=r"config x: malformed totals \(missing 'totals'\)"):
         budgets.baseline_totals({"configs": [{"name": "x", "points": [{}]}]}, "old.json")
+    column = {"params": "abc", "macs": 1, "elementwise_ops": 0}
+    bad = {"configs": [{"name": "x", "points": [{"totals": {"standard": column, "separable": column}}]}]}
+    with pytest.raises(ConfigError, match=r"config x: malformed totals \('abc' is not a number\)"):
+        budgets.baseline_totals(bad, "old.json")
