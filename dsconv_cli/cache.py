@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,10 @@ def _read() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def has_entry(key: str) -> bool:
+    return key in _read()
+
+
 def load_peaks(key: str) -> Peaks | None:
     """The cached peaks for ``key`` (``Peaks.key``), if any."""
     entry = _read().get(key)
@@ -52,12 +58,36 @@ def _positive(value: object) -> bool:
 
 
 def save_peaks(peaks: Peaks) -> Path:
-    """Store ``peaks`` beside any others, atomically; returns the cache file."""
+    """Store ``peaks`` beside any others; returns the cache file."""
+    return _update(peaks.key, dataclasses.asdict(peaks))
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s lock file, so concurrent writers never lose each other's entries
+    (each re-reads the cache under the lock before writing it back)."""
+    lock = path.with_name(path.name + ".lock")
+    with open(lock, "a+", encoding="utf-8") as handle:
+        try:
+            import fcntl
+        except ImportError:  # no POSIX locks on this platform: writes stay atomic, not serialised
+            yield
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _update(key: str, value: Any) -> Path:
+    """Set one entry of the cache: read, change and write it back atomically, under the lock."""
     path = cache_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = _read()
-    data[peaks.key] = dataclasses.asdict(peaks)
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
+    with _locked(path):
+        data = _read()
+        data[key] = value
+        write_atomic(path, json.dumps(data, indent=2) + "\n")
     return path
 
 
@@ -76,8 +106,14 @@ def load_reference(key: str) -> float | None:
 
 def save_reference(key: str, median_ms: float, conditions: dict[str, Any]) -> None:
     """Record the reference workload's figure on a quiet machine, with what the machine looked like."""
-    path = cache_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = _read()
-    data[key] = {"median_ms": median_ms, "conditions": conditions}
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
+    _update(key, {"median_ms": median_ms, "conditions": conditions})
+
+
+def load_default_threads(cpu_model: str) -> int | None:
+    """PyTorch's default intra-op thread count on this CPU, as recorded when it last ran here."""
+    value = _read().get(f"default_threads|{cpu_model}")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def save_default_threads(cpu_model: str, threads: int) -> None:
+    _update(f"default_threads|{cpu_model}", threads)

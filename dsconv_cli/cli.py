@@ -20,12 +20,12 @@ from dsconv_cli import options as opt
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, PipeClosed, SpecError
 from dsconv_cli.files import check_output_path
 from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_ints, parse_positive_list, parse_size
-from dsconv_cli.spec import DEFAULT_MAX_LAYERS, DEFAULT_MAX_POINTS, Device, DType, OutputFormat
+from dsconv_cli.spec import DEFAULT_MAX_LAYERS, DEFAULT_MAX_POINTS, LAYER_FIELDS, Device, DType, OutputFormat
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 a requested check failed, 2 bad input, 3 environment."
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     help="What does this conv layer cost, and what would a depthwise-separable one cost instead?\n\n" + EXIT_CODES_HELP,
@@ -130,7 +130,7 @@ def _on_stderr() -> dict[str, Any]:
     """The runner's callbacks for a terminal: a progress bar and note lines on stderr."""
     return {
         "progress": lambda total: render.progress_bar(streams.stderr_console(), total),
-        "note": lambda line: streams.stderr_console().print(line, markup=False),
+        "note": lambda line: streams.stderr_console().print(line, markup=False, soft_wrap=True),
     }
 
 
@@ -336,9 +336,17 @@ def usage_message(exc: typer.TyperException) -> str:
         details = errors()
         if details:
             flag = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+            value = details[0].get("input")
+            if isinstance(value, str) and "," in value and param.name in LAYER_FIELD_NAMES:
+                listed = ", ".join(v.strip() for v in value.split(","))
+                return (f"{flag} {value}: takes one value; lists of layers are what sweep configs are for, e.g.\n"
+                        f"  layers: [{{out_channels: 32}}]\n  sweep: {{{param.name}: [{listed}]}}")  # fmt: skip
             reason = str(details[0]["msg"]).removeprefix("Value error, ")
-            return f"{flag} {details[0].get('input')}: {reason}"
+            return f"{flag} {value}: {reason}"
     return exc.format_message()
+
+
+LAYER_FIELD_NAMES = frozenset(f.name for f in LAYER_FIELDS)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dsconv_cli.environment import Conditions
 from dsconv_cli.results import ITEMS, Comparison, Latency, TimingRow
 
@@ -87,3 +89,20 @@ def trust_warnings(conditions: Conditions | None) -> list[str]:
         return []
     return [f"timing not trusted: {reason}; quiet the machine, or pass --threads 1 and more --rounds"
             for reason in conditions.reasons]  # fmt: skip
+
+
+def ratio_note(c: Comparison) -> str | None:
+    """One sentence where the measured-by-count MAC ratio is not the MobileNet formula's, saying why."""
+    if math.isclose(c.mac_ratio, c.theoretical_ratio, rel_tol=1e-9):
+        return None
+    (dw, pw), std = c.separable.stages, c.standard.stages[0]
+    positions_in, positions_out = math.prod(dw.input_shape[2:]), math.prod(pw.output_shape[2:])
+    if c.spec.transposed:
+        grow = positions_out / positions_in
+        k = math.prod(c.spec.kernel_size)
+        return (f"the actual MAC ratio {c.mac_ratio:.4f} is not the formula's {c.theoretical_ratio:.4f}: a transposed "
+                f"conv's MACs scale with its input, but the pointwise stage runs on the output, {grow:.2f}× as many "
+                f"positions, so the ratio is 1/C_out + {grow:.2f}/{k}")  # fmt: skip
+    standard_positions = math.prod(std.output_shape[2:])
+    return (f"the actual MAC ratio {c.mac_ratio:.4f} is not the formula's {c.theoretical_ratio:.4f}: the stages "
+            f"run on {positions_out:,} output positions, the standard conv on {standard_positions:,}")  # fmt: skip

@@ -359,6 +359,7 @@ def summary_lines(c: Comparison) -> list[str]:
         f"separable: {fmt_pct_fewer(c.param_ratio)} params (ratio {c.param_ratio:.4f}), "
         f"{fmt_pct_fewer(c.mac_ratio)} MACs (ratio {c.mac_ratio:.4f})",
         f"theoretical ratio {theory_text(c)} ({fmt_pct_fewer(c.theoretical_ratio)})",
+        *([note] if (note := explain.ratio_note(c)) else []),
         f"bytes in {c.timings[0].case.dtype.value if c.timings else 'float32'}: activations are each stage's input "
         "and output, the intermediate is the depthwise output the pair writes and reads back; min traffic moves "
         "each once",

@@ -371,16 +371,23 @@ def peaks_and_source(
 ) -> tuple[Peaks, bool]:
     """Peaks as ``peaks`` gives them (``device`` may be ``auto``, ``threads`` None for the default), and
     whether they came from the cache."""
-    from dsconv_cli import cache, timing
+    from dsconv_cli import cache
 
     if threads is not None and threads < 1:
         raise SpecError("threads", threads, "must be a positive integer")
+    if not refresh and (found := cached_cpu_peaks(Device(device), dtype, threads)) is not None:
+        return found, True  # read without importing torch
+    from dsconv_cli import timing
+
     resolved = timing.resolve_device(Device(device))
     threads = threads if threads is not None else timing.default_threads()
-    cached = None if refresh else cache.load_peaks(timing.peaks_key(resolved, dtype, threads))
+    key = timing.peaks_key(resolved, dtype, threads)
+    cached = None if refresh else cache.load_peaks(key)
     if cached is not None:
         return cached, True
     options = options or RunOptions()
+    if not refresh and cache.has_entry(key):
+        options.note(f"note: the cached peaks for {key} were invalid (zero, missing or not numbers); measuring again")
     measured, problems = measure_peaks_watched(resolved, dtype, threads, options)
     if problems:
         options.note(f"note: peaks not cached: {'; '.join(problems)}; run dsconv peaks --refresh on a quiet machine")
@@ -390,6 +397,21 @@ def peaks_and_source(
     except OSError as exc:
         options.note(f"note: could not cache peaks in {cache.cache_file()}: {exc}")
     return measured, False
+
+
+def cached_cpu_peaks(device: Device, dtype: DType, threads: int | None) -> Peaks | None:
+    """Cached CPU peaks found without torch: for ``cpu``, or ``auto`` on a machine with no NVIDIA driver,
+    at the given threads or the default thread count PyTorch reported when it last ran here."""
+    from dsconv_cli import cache
+
+    no_gpu = not any(Path(p).exists() for p in ("/dev/nvidiactl", "/proc/driver/nvidia/version"))
+    if device is not Device.CPU and not (device is Device.AUTO and no_gpu):
+        return None
+    cpu = environment.cpu_model()
+    threads = threads if threads is not None else cache.load_default_threads(cpu)
+    if threads is None:
+        return None
+    return cache.load_peaks(f"cpu|{cpu}|{dtype.value}|{threads}")
 
 
 def measure_peaks_watched(device: str, dtype: DType, threads: int, options: RunOptions) -> tuple[Peaks, list[str]]:

@@ -4,7 +4,6 @@ and the machine peaks a roofline needs."""
 from __future__ import annotations
 
 import datetime
-import platform
 import statistics
 import time
 import warnings
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
+from dsconv_cli import environment
 from dsconv_cli.builder import build_stack, build_variant, torch_dtype
 from dsconv_cli.errors import DeviceError, SpecError
 from dsconv_cli.kinds import build_layer
@@ -39,22 +39,24 @@ def resolve_device(device: Device) -> str:
 
 
 def default_threads() -> int:
-    """PyTorch's own intra-op thread count, reported with every timing."""
-    return torch.get_num_threads()
+    """PyTorch's own intra-op thread count, reported with every timing (and remembered, so cached peaks
+    can be read later without importing torch)."""
+    threads = torch.get_num_threads()
+    from dsconv_cli import cache
+
+    if cache.load_default_threads(environment.cpu_model()) != threads:
+        try:
+            cache.save_default_threads(environment.cpu_model(), threads)
+        except OSError:
+            pass  # a read-only cache only costs the torch-free shortcut
+    return threads
 
 
 def device_name(device: str) -> str:
     """The GPU's name, or the CPU's model name where the platform tells it."""
     if device == "cuda":
         return torch.cuda.get_device_name()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return environment.cpu_model()
 
 
 @dataclass(frozen=True, slots=True)

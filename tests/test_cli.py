@@ -252,3 +252,33 @@ def test_verify_disagreement_exits_1_and_names_it(monkeypatch: pytest.MonkeyPatc
     assert result.stderr == (
         "error: cross-check failed: 6 disagreement(s); first: standard macs dsconv 18433 vs FlopCounterMode / 2 18432\n"
     )
+
+
+def test_a_list_given_to_a_layer_flag_points_to_sweep_configs() -> None:
+    result = invoke("compare", "-i", "16,32", "--no-bench")
+    assert result.code == 2
+    assert result.stderr.splitlines() == [
+        "error: --in-channels 16,32: takes one value; lists of layers are what sweep configs are for, e.g.",
+        "  layers: [{out_channels: 32}]",
+        "  sweep: {in_channels: [16, 32]}",
+    ]
+
+
+def test_shell_completion_is_offered() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "dsconv_cli", "--show-completion", "bash"], capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 0 and "_dsconv_completion" in result.stdout
+    assert "--install-completion" in invoke("--help").stdout
+
+
+def test_checks_keep_their_labels_and_verdicts_at_80_columns() -> None:
+    import re
+
+    wide = invoke("compare", "--no-bench", "--verify", "-f", "json").stdout
+    count = len(json.loads(wide)["comparisons"][0]["checks"])
+    out = " ".join(invoke("compare", "--no-bench", "--verify", env={"COLUMNS": "80"}).stdout.split())
+    records = re.findall(r"(standard|depthwise|pointwise): quantity \w+; .*? verdict (ok|skipped \(\d\))", out)
+    assert len(records) == count  # every check, each with its stage and its verdict

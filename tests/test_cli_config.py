@@ -132,7 +132,10 @@ def test_baseline_catches_growth(tmp_path: Path) -> None:
     ("args", "line"),
     [
         (["--max-increase", "5"], "error: --max-increase 5.0: needs --baseline OLD.json to compare with"),
-        (["--baseline", "missing.json"], "error: --baseline missing.json: no such file; pass --baseline-missing ok for a first run"),
+        (
+            ["--baseline", "missing.json"],
+            "error: --baseline missing.json: no such file; pass --baseline-missing ok for a first run",
+        ),
         (["--max-points", "0"], "error: --max-points 0: must be a positive integer"),
     ],
 )

@@ -113,3 +113,17 @@ def test_one_thread_much_faster_is_said_in_plain_words() -> None:
                          "--threads 1")  # fmt: skip
     # the pair: 0.6 against 0.55 on one thread is no reason to say anything
     assert "separable pair ran" not in line
+
+
+def test_a_ratio_off_the_formula_says_why_in_one_sentence() -> None:
+    from dsconv_cli.spec import resolve_spec
+
+    plain = counting.compare(
+        resolve_spec(rank=2, in_channels=16, out_channels=32, stride=2, groups=2), (1, 16, 50, 129)
+    )
+    assert explain.ratio_note(plain) is None  # strided and grouped convs follow the formula (with its m·g)
+    up = resolve_spec(rank=2, in_channels=16, out_channels=32, stride=2, output_padding=1, transposed=True)
+    c = counting.compare(up, (1, 16, 50, 129))
+    note = explain.ratio_note(c)
+    assert note is not None and "4.00× as many positions, so the ratio is 1/C_out + 4.00/9" in note
+    assert abs(c.mac_ratio - (1 / 32 + 4 / 9)) < 1e-12

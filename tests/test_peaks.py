@@ -98,3 +98,43 @@ def test_a_real_measurement_reports_its_spreads() -> None:
     assert peaks.bandwidth_gbps > 0 and peaks.compute_gflops > 0
     assert peaks.conditions["bandwidth_spread"] >= 1 and peaks.conditions["compute_spread"] >= 1
     assert peaks.conditions["matmul_size"] >= 256
+
+
+def test_invalid_cached_peaks_are_measured_again_with_a_note(measured, private_cache: Path) -> None:  # type: ignore[no-untyped-def]
+    measured(QUIET, fake_peaks())
+    private_cache.mkdir(parents=True)
+    key = timing.peaks_key("cpu", timing.DType.FLOAT32, 1)
+    (private_cache / "peaks.json").write_text(json.dumps({key: asdict(fake_peaks()) | {"bandwidth_gbps": 0}}))
+    result = invoke(*ARGS)
+    assert "were invalid (zero, missing or not numbers); measuring again" in result.stderr.replace("\n", " ")
+
+
+def test_cached_cpu_peaks_are_read_without_importing_torch(private_cache: Path) -> None:
+    import subprocess
+    import sys
+
+    from dsconv_cli import cache, environment
+
+    cache.save_default_threads(environment.cpu_model(), 3)
+    cache.save_peaks(fake_peaks())  # threads 1
+    cache.save_peaks(Peaks("cpu", environment.cpu_model(), "float32", 3, 10.0, 50.0, "now", "fake"))
+    code = ("import sys; from dsconv_cli.cli import run; rc = run(['peaks', '--device', 'cpu', '-f', 'json']); "
+            "print('torch' in sys.modules, file=sys.stderr); sys.exit(rc)")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**__import__("os").environ, "DSCONV_CACHE_DIR": str(private_cache)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["peaks"]["threads"] == 3  # the default thread count, remembered
+    assert result.stderr.strip().endswith("False")
+
+
+def test_concurrent_writers_lose_no_entries(private_cache: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from dsconv_cli import cache\n"
+            "for i in range(20): cache._update(f'{sys.argv[1]}|{i}', i)\n")  # fmt: skip
+    env = {**__import__("os").environ, "DSCONV_CACHE_DIR": str(private_cache)}
+    writers = [subprocess.Popen([sys.executable, "-c", code, f"w{n}"], env=env) for n in range(4)]
+    assert all(w.wait(timeout=60) == 0 for w in writers)
+    data = json.loads((private_cache / "peaks.json").read_text())
+    assert {f"w{n}|{i}" for n in range(4) for i in range(20)} <= set(data)
