@@ -147,8 +147,11 @@ def count_variant(name: str, stages: Sequence[Stage], input_shape: Sequence[int]
     return VariantStats(name, tuple(counted))
 
 
-def compare(spec: ConvSpec, input_shape: Sequence[int], notes: Sequence[str] = ()) -> Comparison:
-    """Count the standard conv and its depthwise-separable pair on ``input_shape``."""
+def compare(
+    spec: ConvSpec, input_shape: Sequence[int], notes: Sequence[str] = (), *, analysed: bool = True
+) -> Comparison:
+    """Count the standard conv and its depthwise-separable pair on ``input_shape``; ``analysed`` adds the
+    per-item traffic and intensity a comparison's report shows (a stack's layers do without)."""
     validate(spec, input_shape)
     per_sample = None
     if input_shape[0] == 0:  # as in PyTorch, a batch of none: every count is 0, the ratios are per sample
@@ -164,7 +167,7 @@ def compare(spec: ConvSpec, input_shape: Sequence[int], notes: Sequence[str] = (
         notes=tuple(notes),
         per_sample_macs=per_sample,
     )
-    return replace(counted, analysis=analyse(counted))
+    return replace(counted, analysis=analyse(counted)) if analysed else counted
 
 
 def analyse_timings(c: Comparison) -> Comparison:

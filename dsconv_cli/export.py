@@ -263,7 +263,8 @@ def document(
     return doc
 
 
-def layer_dict(layer: LayerResult, stack: StackResult) -> dict[str, Any]:
+def layer_dict(layer: LayerResult, column_macs: dict[str, int]) -> dict[str, Any]:
+    """One layer; ``column_macs`` holds the stack's MAC totals, computed once for all its layers."""
     out: dict[str, Any] = {
         "name": layer.name,
         "kind": layer.kind.value,
@@ -273,7 +274,7 @@ def layer_dict(layer: LayerResult, stack: StackResult) -> dict[str, Any]:
     }
     for column in COLUMNS:
         out[column] = column_dict(layer.column(column), layer.latency.get(column))
-    out["mac_share"] = {column: share_of(layer.column(column).macs, stack.total(column, "macs")) for column in COLUMNS}
+    out["mac_share"] = {column: share_of(layer.column(column).macs, column_macs[column]) for column in COLUMNS}
     out["param_ratio"] = ratio_of(layer.separable.params, layer.standard.params)
     out["mac_ratio"] = ratio_of(layer.separable.macs, layer.standard.macs)
     out["speedup"] = speedup_dict(layer.round_speedups, layer.speedup)
@@ -281,6 +282,7 @@ def layer_dict(layer: LayerResult, stack: StackResult) -> dict[str, Any]:
 
 
 def stack_dict(stack: StackResult) -> dict[str, Any]:
+    column_macs = {column: stack.total(column, "macs") for column in COLUMNS}
     totals: dict[str, dict[str, Any]] = {}
     for column in COLUMNS:
         totals[column] = {
@@ -292,7 +294,7 @@ def stack_dict(stack: StackResult) -> dict[str, Any]:
         "values": stack.point,
         "input_shape": list(stack.input_shape),
         "output_shape": list(stack.output_shape),
-        "layers": [layer_dict(layer, stack) for layer in stack.layers],
+        "layers": [layer_dict(layer, column_macs) for layer in stack.layers],
         "totals": totals,
         "param_ratio": ratio_of(stack.total("separable", "params"), stack.total("standard", "params")),
         "mac_ratio": ratio_of(stack.total("separable", "macs"), stack.total("standard", "macs")),
@@ -374,7 +376,15 @@ def to_config_csv(reports: Sequence[ConfigReport]) -> str:
     return buffer.getvalue()
 
 
+COMPACT_JSON_ITEMS = 2_000  # documents with more layers or sweep points than this are written compact
+
+
 def to_json(doc: dict[str, Any]) -> str:
+    """Indented JSON; a large document (thousands of layers or points) compact, which the C encoder writes
+    in a fraction of the time (indenting falls back to Python's pure-Python encoder)."""
+    items = sum(len(point.get("layers", ())) for config in doc.get("configs", ()) for point in config["points"])
+    if items > COMPACT_JSON_ITEMS:
+        return json.dumps(doc, separators=(",", ":")) + "\n"
     return json.dumps(doc, indent=2) + "\n"
 
 

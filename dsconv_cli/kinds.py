@@ -70,7 +70,7 @@ def _count_conv(decl: LayerDecl, shape: Shape) -> LayerResult:
         )
     try:
         spec = resolve_spec(rank=len(shape) - 2, in_channels=shape[1], **options)
-        comparison = compare(spec, shape)
+        comparison = compare(spec, shape, analysed=False)
     except SpecError as error:
         path = f"{decl.path}.{error.field}"
         raise LayerError(path, f"{error.labelled(path)} (layer input {_shape(shape)})") from None
