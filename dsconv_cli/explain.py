@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from dsconv_cli.environment import Conditions
-from dsconv_cli.results import ITEMS, Comparison, Latency, TimingRow
+from dsconv_cli.results import ITEMS, Comparison, Latency, StackResult, TimingRow
 
 HANDOFF_FACTOR = 1.5  # a pair this much slower than its stages alone spends its time outside them
 
@@ -106,3 +106,16 @@ def ratio_note(c: Comparison) -> str | None:
     standard_positions = math.prod(std.output_shape[2:])
     return (f"the actual MAC ratio {c.mac_ratio:.4f} is not the formula's {c.theoretical_ratio:.4f}: the stages "
             f"run on {positions_out:,} output positions, the standard conv on {standard_positions:,}")  # fmt: skip
+
+
+def stack_noise_warnings(stack: StackResult) -> list[str]:
+    """As ``noise_warnings``, for a timed stack: a line per layer (or whole column) whose spread is high."""
+    lines = []
+    entries = [(layer.name, layer.latency) for layer in stack.layers] + [("whole column", stack.latency)]
+    for name, latency in entries:
+        noisy = [(column, lat.cv) for column, lat in latency.items() if lat.noisy and lat.cv is not None]
+        if noisy:
+            spread = ", ".join(f"{column} {cv:.0%}" for column, cv in noisy)
+            lines.append(f"{name}: run-to-run spread (CV) over {Latency.NOISY_CV:.0%} for {spread}; those medians "
+                         "may be noise: raise --min-time or quiet the machine")  # fmt: skip
+    return lines

@@ -357,7 +357,8 @@ def config_markdown(r: ConfigReport, max_increase: float | None = None) -> str:
     else:
         (stack,) = r.stacks
         parts += [f"Input {fmt_shape(stack.input_shape)}", "", markdown_table(*layer_table(stack)), ""]
-        parts += [f"- {line}" for line in stack_summary(stack)] + [""]
+        parts += [f"- {line}" for line in stack_summary(stack)]
+        parts += [f"- warning: {w}" for w in explain.stack_noise_warnings(stack)] + [""]
     if r.budgets:
         parts += ["### Budgets", "", markdown_table(*budget_table(r.budgets)), ""]
     if r.deltas:
@@ -407,7 +408,7 @@ def markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str
     """A GitHub table; columns mostly of numbers are right-aligned, the rest left."""
 
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
     def numeric(column: int) -> bool:
         hits = sum(bool(_NUMBER.match(row[column].strip())) for row in body)

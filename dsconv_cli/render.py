@@ -49,7 +49,10 @@ def render_configs(results: Sequence[ConfigReport], fmt: OutputFormat, max_incre
     if fmt is OutputFormat.CSV:
         return export.to_config_csv(results)
     if fmt is OutputFormat.MARKDOWN:
-        return "\n".join(export.config_markdown(r, max_increase) for r in results)
+        text = "\n".join(export.config_markdown(r, max_increase) for r in results)
+        if len(results) > 1:  # the same closing summary the table format ends with
+            text += "\n## Summary\n\n" + export.markdown_table(*rows.summary_table(results)) + "\n"
+        return text
     out: list[RenderableType] = []
     for r in results:
         out.extend(config_view(r, max_increase))
@@ -75,8 +78,9 @@ def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableT
         (stack,) = r.stacks
         title = f"{r.name}: input {formatting.fmt_shape(stack.input_shape)} ({r.path})"
         parts.append(tables.stack_view(title, rows.layer_table(stack, exact=False), rows.stack_summary(stack)))
-        if stack.latency:
+        if stack.latency or any(layer.latency for layer in stack.layers):
             parts.append(tables.rich_table(rows.layer_latency_table(stack), title="latency (median)"))
+            parts.extend(Text(f"warning: {w}") for w in explain.stack_noise_warnings(stack))
     if r.budgets:
         parts.extend(budget_view(r))
     if r.deltas:

@@ -90,13 +90,13 @@ class Latency:
     threads: int
     dtype: str
     min_ms: float = 0.0
-    cv: float = 0.0  # standard deviation / mean of the blocks
+    cv: float | None = 0.0  # standard deviation / mean of the blocks; None from a single block (no spread)
 
     NOISY_CV = 0.10  # above this the spread says the median is not to be trusted
 
     @property
     def noisy(self) -> bool:
-        return self.cv > self.NOISY_CV
+        return self.cv is not None and self.cv > self.NOISY_CV
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,7 +131,7 @@ def layer_latency_table(stack: StackResult) -> MetricTable:
         std, sep = latency.get("standard"), latency.get("separable")
         ratio = speedup_of(rounds, latency)
         speedup = "-" if ratio is None else f"{ratio:.2f}×"
-        cvs = [f"{lat.cv:.1%}" if lat else "-" for lat in (std, sep)]
+        cvs = [fmt_cv(lat) for lat in (std, sep)]
         body.append([name, fmt_ms(_median(std)), fmt_ms(_median(sep)), *cvs, speedup])
     return stacked_headers(headers), body
 
@@ -456,6 +456,11 @@ def metric_table(rows: Sequence[StageRow]) -> MetricTable:
     return headers, body
 
 
+def fmt_cv(latency: Latency | None) -> str:
+    """The spread of a timing, or ``-`` where there is none to show (untimed, or a single block)."""
+    return "-" if latency is None or latency.cv is None else f"{latency.cv:.1%}"
+
+
 def _roof_reached(row: StageRow) -> str:
     if row["bound"] is None or row["fraction_of_roof"] is None:
         return "-"
@@ -593,7 +598,7 @@ def candidate_timing_table(a: ModelAnalysis) -> MetricTable:
     headers = titles("conv", "standard_ms", "separable_ms", "standard_cv", "separable_cv", "speedup", "predicted")
     body = [
         [t.path, fmt_ms(t.standard.median_ms, t.standard.iqr_ms), fmt_ms(t.separable.median_ms, t.separable.iqr_ms),
-         f"{t.standard.cv:.1%}", f"{t.separable.cv:.1%}", f"{t.speedup:.2f}×", f"{t.predicted:.2f}×"]
+         fmt_cv(t.standard), fmt_cv(t.separable), f"{t.speedup:.2f}×", f"{t.predicted:.2f}×"]
         for t in a.candidate_timings
     ]  # fmt: skip
     return headers, body

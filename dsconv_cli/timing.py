@@ -175,7 +175,7 @@ def _latency(times: Sequence[float], runs: int, settings: TimingSettings) -> Lat
         threads=settings.threads,
         dtype=settings.dtype.value,
         min_ms=ordered[0] * 1e3,
-        cv=statistics.pstdev(ordered) / mean if len(ordered) > 1 and mean > 0 else 0.0,
+        cv=(statistics.pstdev(ordered) / mean if mean > 0 else 0.0) if len(ordered) > 1 else None,
     )
 
 

@@ -61,3 +61,35 @@ def test_rendering_modules_import_no_counting_or_timing(module: str) -> None:
         elif isinstance(node, ast.Import):
             imported.update(alias.name.removeprefix("dsconv_cli.") for alias in node.names)
     assert not imported & (WORK | {"torch"}), imported & (WORK | {"torch"})
+
+
+def test_report_markdown_ends_with_the_summary_the_table_shows() -> None:
+    from conftest import invoke
+
+    from dsconv_cli import rows
+
+    out = invoke("report", "configs/seed_example.yaml", "configs/mobilenet_v1.yaml", "--no-bench", "-f", "markdown")
+    tail = out.stdout.rstrip().splitlines()
+    assert "## Summary" in out.stdout and tail[-1].startswith("| mobilenet_v1 | 1 |") and tail[-1].endswith("| pass |")
+    headers, _ = rows.summary_table([])
+    assert tail[-4] == "| " + " | ".join(h.replace("\n", " ") for h in headers) + " |"
+
+
+def test_a_noisy_stack_timing_warns_as_compare_does_and_one_block_shows_no_cv() -> None:
+    from dataclasses import replace
+
+    from dsconv_cli import config, explain, rows
+    from dsconv_cli.evaluate import count_config
+    from dsconv_cli.results import Latency
+
+    (stack,) = count_config(config.parse("input_shape: [1, 4, 8, 8]\nlayers: [{name: a, out_channels: 4}]\n", "c"))
+    noisy, single = (
+        Latency(1.0, 0.3, 50, "cpu", 1, "float32", cv=0.25),
+        Latency(1.0, 0.0, 1, "cpu", 1, "float32", cv=None),
+    )
+    layer = replace(stack.layers[0], latency={"standard": noisy, "separable": single})
+    timed = replace(stack, layers=(layer,))
+    (warning,) = explain.stack_noise_warnings(timed)
+    assert warning.startswith("a: run-to-run spread (CV) over 10% for standard 25%")
+    _, body = rows.layer_latency_table(timed)
+    assert body[0][3:5] == ["25.0%", "-"]  # std CV, and no CV from a single block
