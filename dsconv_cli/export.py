@@ -39,6 +39,7 @@ from dsconv_cli.rows import (
     CSV_COLUMNS,
     StageRow,
     advisor_table,
+    all_stage_rows,
     baseline_table,
     budget_table,
     candidate_timing_table,
@@ -55,7 +56,7 @@ from dsconv_cli.rows import (
     sweep_table,
     timing_table,
 )
-from dsconv_cli.spec import COLUMNS, ConvSpec
+from dsconv_cli.spec import COLUMNS, ConvLayer, ConvSpec
 
 SCHEMA_VERSION = 2  # 2: speedup became {median, min, max, rounds}; environment and trusted added
 
@@ -370,8 +371,7 @@ def config_markdown(r: ConfigReport, max_increase: float | None = None) -> str:
 
 def to_config_csv(reports: Sequence[ConfigReport]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CONFIG_CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = _csv_writer(buffer, CONFIG_CSV_COLUMNS)
     for r in reports:
         writer.writerows(config_csv_rows(r))
     return buffer.getvalue()
@@ -389,16 +389,59 @@ def to_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def to_csv(rows: Sequence[StageRow]) -> str:
+GEOMETRY_COLUMNS = [
+    "in_channels", "out_channels", "groups", "padding_mode",
+    *(f"{field}_{dim}" for field in ("kernel", "stride", "padding", "dilation") for dim in (1, 2, 3)),
+]  # fmt: skip
+
+
+def geometry(conv: ConvLayer | None) -> dict[str, Any]:
+    """A stage's conv as one CSV column per number (per spatial dim: ``kernel_1`` … ``kernel_3``)."""
+    if conv is None:
+        return {}
+    out: dict[str, Any] = {"in_channels": conv.in_channels, "out_channels": conv.out_channels, "groups": conv.groups}
+    padding = conv.padding
+    if isinstance(padding, str):
+        out["padding_mode"], padding = padding, ()
+    for field, values in (("kernel", conv.kernel_size), ("stride", conv.stride), ("padding", padding),
+                          ("dilation", conv.dilation)):  # fmt: skip
+        out |= {f"{field}_{i}": v for i, v in enumerate(values, 1)}
+    return out
+
+
+def _csv_writer(buffer: io.StringIO, columns: Sequence[str]) -> csv.DictWriter[str]:
+    """A plain ASCII header, then rows with labels quoted and numbers bare."""
+    assert all(column.isascii() and column.isidentifier() for column in columns)
+    buffer.write(",".join(columns) + "\n")
+    return csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+
+
+def to_csv(rows: Sequence[StageRow], convs: Sequence[ConvLayer | None] | None = None) -> str:
+    """A row per item and timing case; with ``convs`` (one per row), each stage's conv geometry too."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        flat = dict(row)
+    writer = _csv_writer(buffer, [*CSV_COLUMNS, *GEOMETRY_COLUMNS] if convs is not None else CSV_COLUMNS)
+    for i, row in enumerate(rows):
+        flat: dict[str, Any] = dict(row)
         flat["input_shape"] = "x".join(map(str, row["input_shape"]))
         flat["output_shape"] = "x".join(map(str, row["output_shape"]))
+        if convs is not None:
+            flat |= geometry(convs[i])
         writer.writerow({k: "" if v is None else v for k, v in flat.items()})
     return buffer.getvalue()
+
+
+def comparisons_csv(comparisons: Sequence[Comparison]) -> str:
+    """Every comparison's rows (every timing case), each stage with its conv's numbers."""
+    rows: list[StageRow] = []
+    convs: list[ConvLayer | None] = []
+    for c in comparisons:
+        (standard,), (depthwise, pointwise) = c.spec.standard(), c.spec.separable()
+        by_item = {("standard", "standard"): standard.conv, ("separable", "depthwise"): depthwise.conv,
+                   ("separable", "pointwise"): pointwise.conv}  # fmt: skip
+        for row in all_stage_rows(c):
+            rows.append(row)
+            convs.append(by_item.get((row["variant"], row["stage"])))
+    return to_csv(rows, convs)
 
 
 _NUMBER = re.compile(r"^[≤≥+\-\s]*[\d.,]+[\d.,%×\s]*(ms|B|KiB|MiB|GiB|[kMGT])?(\s*\(.*\))?$|^-$")
@@ -491,8 +534,7 @@ def model_csv(a: ModelAnalysis) -> str:
     buffer = io.StringIO()
     columns = ["path", "type", "depth", "params", "macs", "other_ops", "calls", "share", "input_shapes",
                "output_shapes"]  # fmt: skip
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+    writer = _csv_writer(buffer, columns)
     for row in a.totals.rows:
         d = model_row_dict(row)
         d["input_shapes"] = " ".join("x".join(map(str, s)) for s in row.input_shapes)

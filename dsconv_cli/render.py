@@ -23,7 +23,7 @@ def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> 
     if fmt is OutputFormat.JSON:
         return export.to_json(export.document([export.comparison_dict(c) for c in comparisons]))
     if fmt is OutputFormat.CSV:
-        return export.to_csv([row for c in comparisons for row in rows.all_stage_rows(c)])
+        return export.comparisons_csv(comparisons)
     if fmt is OutputFormat.MARKDOWN:
         return "\n".join(export.comparison_markdown(c) for c in comparisons)
     return [

@@ -276,13 +276,20 @@ def config_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
                     latency = layer.latency.get(column)
                 row[f"{column}_median_ms"] = "" if latency is None else latency.median_ms
             row["output_shape"] = "x".join(map(str, (layer.output_shape if layer else stack.output_shape)))
+            standard = list(layer.stages("standard")) if layer is not None else []
+            if len(standard) == 1:  # a conv layer: its standard conv's numbers, one column each
+                conv = standard[0].conv
+                row |= {"in_channels": conv.in_channels, "out_channels": conv.out_channels, "groups": conv.groups,
+                        **{f"kernel_{i}": v for i, v in enumerate(conv.kernel_size, 1)},
+                        **{f"stride_{i}": v for i, v in enumerate(conv.stride, 1)}}  # fmt: skip
             rows.append(row)
     return rows
 
 
 CONFIG_CSV_COLUMNS = [
     "config", "point", "layer", "kind", "output_shape", "standard_params", "separable_params",
-    "standard_macs", "separable_macs", "standard_median_ms", "separable_median_ms",
+    "standard_macs", "separable_macs", "standard_median_ms", "separable_median_ms", "in_channels", "out_channels",
+    "groups", "kernel_1", "kernel_2", "kernel_3", "stride_1", "stride_2", "stride_3",
 ]  # fmt: skip
 
 

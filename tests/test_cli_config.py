@@ -73,8 +73,13 @@ def test_report_json_is_machine_readable() -> None:
 def test_report_csv_rows() -> None:
     out = invoke("report", SEED, "--no-bench", "--format", "csv").stdout.splitlines()
     assert out[0].startswith("config,point,layer,kind,output_shape,standard_params")
-    assert out[1].startswith("seed_example,,conv,compare,1x32x50x129,4608,656,29721600,4231200")
-    assert out[2].startswith("seed_example,,total,,1x32x50x129,4608,656")
+    assert out[1].startswith('"seed_example","","conv","compare","1x32x50x129",4608,656,29721600,4231200')
+    assert out[2].startswith('"seed_example","","total","","1x32x50x129",4608,656')
+    import csv
+    import io
+
+    (conv, _) = list(csv.DictReader(io.StringIO("\n".join(out))))
+    assert (conv["in_channels"], conv["out_channels"], conv["kernel_1"], conv["kernel_2"]) == ("16", "32", "3", "3")
 
 
 def test_sweep_table_has_heatmap() -> None:

@@ -60,7 +60,10 @@ def test_baseline_growth_of_a_model_fails(tmp_path: Path) -> None:
 
 def test_csv_and_markdown_carry_the_model(tmp_path: Path) -> None:
     csv_text = invoke("report", str(SHIPPED), "--no-bench", "-f", "csv").stdout
-    rows = [line.split(",") for line in csv_text.splitlines()]
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(csv_text)))
     assert rows[-1][2:4] == ["total", "model"] and rows[1][3] == "candidate"
     markdown = invoke("report", str(SHIPPED), "--no-bench", "-f", "markdown").stdout
     assert "### Conversion candidates" in markdown and markdown.rstrip().endswith("**PASS**: tiny-mobilenet-v2")
