@@ -723,4 +723,4 @@ def _time_candidate(c: Candidate, settings: timing.TimingSettings, max_memory: i
     latency, per_round = timing.measure_rounds(ready, settings.rounds, settings.min_time)  # interleaved
     return CandidateTiming(c.path, latency["standard"], latency["separable"],
                            comparison.standard.macs / comparison.separable.macs,
-                           tuple(r["standard"] / r["separable"] for r in per_round))  # fmt: skip
+                           timing.round_ratios(per_round))  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,11 @@ from dsconv_cli.environment import Conditions
 from dsconv_cli.spec import ConvLayer, ConvSpec, LayerKind, Stage, TimingCase
 
 ITEMS = ("standard", "depthwise", "pointwise", "separable")  # what a comparison times and analyses
+
+
+def spread_of(ratios: Sequence[float]) -> float:
+    """Largest ratio over the smallest (1.0 where fewer than two: nothing to disagree)."""
+    return max(ratios) / min(ratios) if len(ratios) > 1 else 1.0
 
 
 def speedup_of(round_speedups: tuple[float, ...], latency: dict[str, Latency]) -> float | None:
@@ -137,9 +143,7 @@ class TimingRow:
     @property
     def speedup_spread(self) -> float:
         """Largest round ratio over the smallest (1.0: the rounds agree)."""
-        if len(self.round_speedups) < 2:
-            return 1.0
-        return max(self.round_speedups) / min(self.round_speedups)
+        return spread_of(self.round_speedups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,7 +494,7 @@ class CandidateTiming:
 
     @property
     def speedup_spread(self) -> float:
-        return max(self.round_speedups) / min(self.round_speedups) if len(self.round_speedups) > 1 else 1.0
+        return spread_of(self.round_speedups)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dsconv_cli import counting, environment, formatting
 from dsconv_cli.errors import ConfigError, MemoryLimitError, SpecError, format_value
 from dsconv_cli.formatting import fmt_bytes
-from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow
+from dsconv_cli.results import Comparison, ConfigReport, Peaks, StackResult, TimingRow, spread_of
 from dsconv_cli.spec import (
     DEFAULT_IN_CHANNELS,
     DEFAULT_MAX_LAYERS,
@@ -183,15 +183,11 @@ def run_config(
     )  # fmt: skip
     if watch is None:
         return report
-    spreads = [_spread(r) for stack in report.stacks for r in (stack.round_speedups,
+    spreads = [spread_of(r) for stack in report.stacks for r in (stack.round_speedups,
                *(layer.round_speedups for layer in stack.layers))]  # fmt: skip
     conditions = watch.finish(spreads)
     failure = strict_timing_failure(conditions, options, cfg.name)
     return replace(report, conditions=conditions, failures=report.failures + ((failure,) if failure else ()))
-
-
-def _spread(ratios: Sequence[float]) -> float:
-    return max(ratios) / min(ratios) if len(ratios) > 1 else 1.0
 
 
 def run_model_config(cfg: Config, options: RunOptions, *, baseline: dict[str, Any] | None = None) -> ConfigReport:

@@ -209,6 +209,11 @@ def measure_rounds(
     return latency, tuple(per_round)
 
 
+def round_ratios(per_round: Sequence[dict[str, float]]) -> tuple[float, ...]:
+    """Standard over separable within each round: the ratios a speedup and its spread come from."""
+    return tuple(r["standard"] / r["separable"] for r in per_round)
+
+
 def time_module(module: nn.Module, input_shape: Sequence[int], settings: TimingSettings) -> Measured:
     """Median latency of one module (all its rounds back to back: nothing to interleave it with)."""
     ready = prepare(module, input_shape, settings)
@@ -250,8 +255,7 @@ def time_case(
     peak_bytes = {n: p.peak_bytes for n, p in prepared.items() if p.peak_bytes is not None}
 
     def row_of(latency: dict[str, Latency], per_round: tuple[dict[str, float], ...]) -> TimingRow:
-        ratios = tuple(r["standard"] / r["separable"] for r in per_round)
-        return TimingRow(case, latency, compile_s, peak_bytes, round_speedups=ratios)
+        return TimingRow(case, latency, compile_s, peak_bytes, round_speedups=round_ratios(per_round))
 
     def each_round(r: int, latency: dict[str, Latency], per_round: tuple[dict[str, float], ...]) -> None:
         if on_step is not None:
@@ -280,7 +284,7 @@ def time_stack(
             on_step(name)
         ready = {column: prepare(module, shape, settings) for column, module in modules.items()}
         latency, per_round = measure_rounds(ready, settings.rounds, settings.min_time)
-        return {"latency": latency, "round_speedups": tuple(r["standard"] / r["separable"] for r in per_round)}
+        return {"latency": latency, "round_speedups": round_ratios(per_round)}
 
     layers = [
         replace(layer, **pair(layer.name, {c: build_layer(layer, c) for c in COLUMNS}, layer.input_shape))
