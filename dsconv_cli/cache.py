@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from dsconv_cli.files import write_atomic
 from dsconv_cli.results import Peaks
@@ -53,7 +53,7 @@ def load_peaks(key: str) -> Peaks | None:
     return peaks
 
 
-def _positive(value: object) -> bool:
+def _positive(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")
 
 
@@ -99,9 +99,7 @@ def load_reference(key: str) -> float | None:
     """The reference workload's quiet figure (ms) for ``key``, if one was recorded and is valid."""
     entry = _read().get(key)
     value = entry.get("median_ms") if isinstance(entry, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf"):
-        return float(value)
-    return None
+    return float(value) if _positive(value) else None
 
 
 def save_reference(key: str, median_ms: float, conditions: dict[str, Any]) -> None:
@@ -112,7 +110,7 @@ def save_reference(key: str, median_ms: float, conditions: dict[str, Any]) -> No
 def load_default_threads(cpu_model: str) -> int | None:
     """PyTorch's default intra-op thread count on this CPU, as recorded when it last ran here."""
     value = _read().get(f"default_threads|{cpu_model}")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    return value if _positive(value) and isinstance(value, int) else None
 
 
 def save_default_threads(cpu_model: str, threads: int) -> None:

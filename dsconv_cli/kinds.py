@@ -72,8 +72,7 @@ def _count_conv(decl: LayerDecl, shape: Shape) -> LayerResult:
         spec = resolve_spec(rank=len(shape) - 2, in_channels=shape[1], **options)
         comparison = compare(spec, shape, analysed=False)
     except SpecError as error:
-        path = f"{decl.path}.{error.field}"
-        raise LayerError(path, f"{error.labelled(path)} (layer input {_shape(shape)})") from None
+        raise _located(decl, error, shape) from None
     variants = {"standard": comparison.standard, "separable": comparison.separable}
     stages = {"standard": spec.standard(), "separable": spec.separable()}
     left, right = _CONV_COLUMNS[decl.kind]

@@ -173,8 +173,8 @@ def run_config(
     stacks = count_config(cfg, overrides=overrides, input_shape=input_shape, max_points=options.max_points)
     time_stack, watch = None, None
     if options.bench:
-        time_stack = stack_timer(cfg, stacks, options)
         settings = timing_settings(options)
+        time_stack = stack_timer(cfg, stacks, options, settings)
         watch = TimingWatch(settings.device, settings.threads, options)
     cross_check = stack_cross_check if options.verify else None
     report = evaluate(
@@ -211,19 +211,15 @@ def run_model_config(cfg: Config, options: RunOptions, *, baseline: dict[str, An
 MAX_TIMED_POINTS = 64
 
 
-def stack_timer(cfg: Config, stacks: Sequence[StackResult], options: RunOptions) -> Callable[..., StackResult]:
-    if len(stacks) > MAX_TIMED_POINTS:
-        raise SpecError(
-            "bench", True, f"{cfg.path} sweeps {len(stacks)} points, too many to time (at most "
-            f"{MAX_TIMED_POINTS}); use --no-bench to count them",
-        )  # fmt: skip
+def stack_timer(
+    cfg: Config, stacks: Sequence[StackResult], options: RunOptions, settings: Any
+) -> Callable[..., StackResult]:
+    """Each stack timed with ``settings`` (``run_config`` has refused sweeps over ``MAX_TIMED_POINTS``)."""
     for stack in stacks:
         needed = counting.stack_timing_bytes(stack, options.dtype)
         if needed > options.max_memory:
             raise memory_error(options.max_memory, needed, options.dtype, f"{cfg.path} ")
     from dsconv_cli import timing
-
-    settings = timing_settings(options)
 
     def run(stack: StackResult) -> StackResult:
         label = f"{stack.name} {formatting.point_label(stack.point)}".strip()
@@ -373,10 +369,9 @@ def peaks_and_source(
         raise SpecError("threads", threads, "must be a positive integer")
     if not refresh and (found := cached_cpu_peaks(Device(device), dtype, threads)) is not None:
         return found, True  # read without importing torch
+    resolved, threads = _device_and_threads(device, threads)
     from dsconv_cli import timing
 
-    resolved = timing.resolve_device(Device(device))
-    threads = threads if threads is not None else timing.default_threads()
     key = timing.peaks_key(resolved, dtype, threads)
     cached = None if refresh else cache.load_peaks(key)
     if cached is not None:
@@ -433,14 +428,21 @@ def measure_peaks_watched(device: str, dtype: DType, threads: int, options: RunO
     return replace(measured, conditions=conditions), problems
 
 
+def _device_and_threads(device: Device | str, threads: int | None) -> tuple[str, int]:
+    """``auto`` resolved to the device there is, and PyTorch's default thread count where none was given."""
+    from dsconv_cli import timing
+
+    resolved = timing.resolve_device(Device(device))
+    return resolved, threads if threads is not None else timing.default_threads()
+
+
 def check_peaks(
     device: Device | str, dtype: DType, threads: int | None, options: RunOptions
 ) -> tuple[Peaks | None, Peaks]:
     """Today's peaks, measured now and not cached, beside the cached ones (None when there are none)."""
     from dsconv_cli import cache, timing
 
-    resolved = timing.resolve_device(Device(device))
-    threads = threads if threads is not None else timing.default_threads()
+    resolved, threads = _device_and_threads(device, threads)
     cached = cache.load_peaks(timing.peaks_key(resolved, dtype, threads))
     now, problems = measure_peaks_watched(resolved, dtype, threads, options)
     for problem in problems:
