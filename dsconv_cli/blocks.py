@@ -15,7 +15,7 @@ from typing import Any
 from dsconv_cli.counting import ACT_OPS_PER_ELEMENT, BIAS_OPS_PER_ELEMENT, count_stage
 from dsconv_cli.errors import SpecError
 from dsconv_cli.results import LayerStats
-from dsconv_cli.spec import Activation, ConvLayer, Norm, Slopes, Stage
+from dsconv_cli.spec import Activation, ConvLayer, Norm, Slopes, Stage, broadcast
 
 WIDTH_DIVISOR = 8  # channels scaled by a width multiplier round to a multiple of this (MobileNet, EfficientNet)
 
@@ -83,9 +83,9 @@ def inverted_residual(options: dict[str, Any], shape: Sequence[int], column: str
     hidden = int(round(cin * float(options.get("expand", 6))))
     if hidden < 1:
         raise SpecError("expand", options.get("expand"), f"gives {hidden} hidden channels from {cin}; use >= 1/{cin}")
-    k = _per_dim(options.get("kernel_size", 3), rank)
-    stride = _per_dim(options.get("stride", 1), rank)
-    dilation = _per_dim(options.get("dilation", 1), rank)
+    k = broadcast("kernel_size", options.get("kernel_size", 3), rank, 1)
+    stride = broadcast("stride", options.get("stride", 1), rank, 1)
+    dilation = broadcast("dilation", options.get("dilation", 1), rank, 1)
     padding = tuple(d * (kk - 1) // 2 for kk, d in zip(k, dilation, strict=True))
     norm = Norm(options.get("norm", Norm.BATCH))
     act = Activation(options.get("act", Activation.RELU6))
@@ -137,15 +137,6 @@ def _projection(cin: int, cout: int, stride: Sequence[int], norm: Norm) -> Stage
 
 def _se_act(options: dict[str, Any], block_act: Activation) -> Activation:
     return Activation(options.get("se_act", block_act if block_act is not Activation.RELU6 else Activation.RELU))
-
-
-def _per_dim(value: Any, rank: int) -> tuple[int, ...]:
-    values = tuple(value) if isinstance(value, list | tuple) else (int(value),) * rank
-    if len(values) == 1:
-        values *= rank
-    if len(values) != rank:
-        raise SpecError("kernel_size", value, f"needs 1 or {rank} values for a {rank}-D input")
-    return values
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -218,9 +209,9 @@ def pool_output(
 def pool_stats(name: str, shape: Sequence[int], options: dict[str, Any]) -> tuple[LayerStats, dict[str, Any]]:
     """A max or average pool: no params, no MACs, one op per input element read (as ``analyze`` counts)."""
     rank = len(shape) - 2
-    kernel = _per_dim(options["kernel_size"], rank)
-    stride = _per_dim(options.get("stride", kernel), rank)
-    padding = _per_dim(options.get("padding", 0), rank)
+    kernel = broadcast("kernel_size", options["kernel_size"], rank, 1)
+    stride = broadcast("stride", options.get("stride", kernel), rank, 1)
+    padding = broadcast("padding", options.get("padding", 0), rank, 0)
     out = pool_output(shape, kernel, stride, padding)
     resolved = {"kernel_size": kernel, "stride": stride, "padding": padding}
     return LayerStats(name, tuple(shape), out, 0, 0, math.prod(shape)), resolved

@@ -594,7 +594,7 @@ def _check_tree(root: yaml.Node, source: str) -> None:
     size(root, 0)
 
 
-def _node_lines(node: yaml.Node, path: str = "", depth: int = 0) -> dict[str, int]:
+def _node_lines(node: yaml.Node, path: str = "") -> dict[str, int]:
     """Map each path (``layers[3].kernel_size``) to its 1-based line in the file (the tree is already
     bounded by ``_check_tree``)."""
     lines = {path: node.start_mark.line + 1} if path else {}
@@ -602,8 +602,8 @@ def _node_lines(node: yaml.Node, path: str = "", depth: int = 0) -> dict[str, in
         for key, value in node.value:
             child = f"{path}.{key.value}" if path else str(key.value)
             lines[child] = key.start_mark.line + 1
-            lines |= {k: v for k, v in _node_lines(value, child, depth + 1).items() if k != child}
+            lines |= {k: v for k, v in _node_lines(value, child).items() if k != child}
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            lines |= _node_lines(item, f"{path}[{index}]", depth + 1)
+            lines |= _node_lines(item, f"{path}[{index}]")
     return lines

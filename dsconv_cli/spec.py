@@ -347,7 +347,8 @@ def infer_rank(input_shape: Sequence[int] | None, *values: IntOrTuple | str | No
     return longest if longest > 1 else 2
 
 
-def _broadcast(field_name: str, value: IntOrTuple, rank: int, minimum: int) -> tuple[int, ...]:
+def broadcast(field_name: str, value: IntOrTuple, rank: int, minimum: int) -> tuple[int, ...]:
+    """One value per spatial dim from ``3`` or ``(3, 5)``, each at least ``minimum``; errors name the field."""
     given = _as_tuple(value)
     values = given
     if len(values) == 1:
@@ -399,10 +400,10 @@ def resolve_spec(
     _check_positive("out_channels", out_channels)
     _check_positive("groups", groups)
     _check_positive("multiplier", multiplier)
-    k = _broadcast("kernel_size", kernel_size, rank, 1)
-    s = _broadcast("stride", stride, rank, 1)
-    d = _broadcast("dilation", dilation, rank, 1)
-    op = _broadcast("output_padding", output_padding, rank, 0)
+    k = broadcast("kernel_size", kernel_size, rank, 1)
+    s = broadcast("stride", stride, rank, 1)
+    d = broadcast("dilation", dilation, rank, 1)
+    op = broadcast("output_padding", output_padding, rank, 0)
     pad: Padding
     if padding is None:
         pad = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d, strict=True))
@@ -411,9 +412,9 @@ def resolve_spec(
 
         pad = parse_padding(padding)
         if not isinstance(pad, PaddingMode):
-            pad = _broadcast("padding", pad, rank, 0)
+            pad = broadcast("padding", pad, rank, 0)
     else:
-        pad = _broadcast("padding", padding, rank, 0)
+        pad = broadcast("padding", padding, rank, 0)
     if isinstance(pad, PaddingMode) and transposed:
         # PyTorch's ConvTranspose takes no padding mode (it would read 'valid' as five numbers)
         raise SpecError("padding", pad.value, "is not supported for transposed convs; give integers, e.g. 0")
