@@ -192,8 +192,10 @@ def test_squeeze_excite_alone_and_shared_layers() -> None:
             "layers[0].out_features: not a field of inverted_residual layers",
         ),
         ("  - {kind: squeeze_excite, se: 2}\n", "layers[0].se 2: Input should be less than or equal to 1"),
-        ("  - {kind: inverted_residual, out_channels: 4, stride: [1, 2, 2]}\n",
-         "layers[0].stride 1,2,2: has 3 values but the input has 2 spatial dims"),
+        (
+            "  - {kind: inverted_residual, out_channels: 4, stride: [1, 2, 2]}\n",
+            "layers[0].stride 1,2,2: has 3 values but the input has 2 spatial dims",
+        ),
         ("  - {kind: avg_pool, kernel_size: 2, padding: [0, 0, 0]}\n", "layers[0].padding 0,0,0: has 3 values"),
         ("  - {out_channels: 4, residual: 1}\n", "layers[0].residual 1: Input should be a valid boolean"),
     ],
