@@ -37,6 +37,7 @@ from dsconv_cli.results import (
 from dsconv_cli.rows import (
     CONFIG_CSV_COLUMNS,
     CSV_COLUMNS,
+    GEOMETRY_COLUMNS,
     StageRow,
     advisor_table,
     all_stage_rows,
@@ -47,6 +48,7 @@ from dsconv_cli.rows import (
     checks_table,
     config_csv_rows,
     first_case_rows,
+    geometry,
     layer_table,
     metric_table,
     model_summary,
@@ -387,26 +389,6 @@ def to_json(doc: dict[str, Any]) -> str:
     if items > COMPACT_JSON_ITEMS:
         return json.dumps(doc, separators=(",", ":")) + "\n"
     return json.dumps(doc, indent=2) + "\n"
-
-
-GEOMETRY_COLUMNS = [
-    "in_channels", "out_channels", "groups", "padding_mode",
-    *(f"{field}_{dim}" for field in ("kernel", "stride", "padding", "dilation") for dim in (1, 2, 3)),
-]  # fmt: skip
-
-
-def geometry(conv: ConvLayer | None) -> dict[str, Any]:
-    """A stage's conv as one CSV column per number (per spatial dim: ``kernel_1`` … ``kernel_3``)."""
-    if conv is None:
-        return {}
-    out: dict[str, Any] = {"in_channels": conv.in_channels, "out_channels": conv.out_channels, "groups": conv.groups}
-    padding = conv.padding
-    if isinstance(padding, str):
-        out["padding_mode"], padding = padding, ()
-    for field, values in (("kernel", conv.kernel_size), ("stride", conv.stride), ("padding", padding),
-                          ("dilation", conv.dilation)):  # fmt: skip
-        out |= {f"{field}_{i}": v for i, v in enumerate(values, 1)}
-    return out
 
 
 def _csv_writer(buffer: io.StringIO, columns: Sequence[str]) -> csv.DictWriter[str]:

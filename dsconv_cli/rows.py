@@ -42,7 +42,7 @@ from dsconv_cli.results import (
     TimingRow,
     speedup_of,
 )
-from dsconv_cli.spec import COLUMNS, DType
+from dsconv_cli.spec import COLUMNS, ConvLayer, DType
 
 
 class StageRow(TypedDict):
@@ -229,6 +229,26 @@ def baseline_table(deltas: Sequence[Delta], max_increase: float | None) -> Metri
     return headers, body
 
 
+GEOMETRY_COLUMNS = [
+    "in_channels", "out_channels", "groups", "padding_mode",
+    *(f"{field}_{dim}" for field in ("kernel", "stride", "padding", "dilation") for dim in (1, 2, 3)),
+]  # fmt: skip
+
+
+def geometry(conv: ConvLayer | None) -> dict[str, Any]:
+    """A stage's conv as one CSV column per number (per spatial dim: ``kernel_1`` … ``kernel_3``)."""
+    if conv is None:
+        return {}
+    out: dict[str, Any] = {"in_channels": conv.in_channels, "out_channels": conv.out_channels, "groups": conv.groups}
+    padding = conv.padding
+    if isinstance(padding, str):
+        out["padding_mode"], padding = padding, ()
+    for field, values in (("kernel", conv.kernel_size), ("stride", conv.stride), ("padding", padding),
+                          ("dilation", conv.dilation)):  # fmt: skip
+        out |= {f"{field}_{i}": v for i, v in enumerate(values, 1)}
+    return out
+
+
 def _model_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
     """A model config: a row per conversion candidate, then the model's totals (separable: converted)."""
     a = r.model
@@ -278,10 +298,7 @@ def config_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
             row["output_shape"] = "x".join(map(str, (layer.output_shape if layer else stack.output_shape)))
             standard = list(layer.stages("standard")) if layer is not None else []
             if len(standard) == 1:  # a conv layer: its standard conv's numbers, one column each
-                conv = standard[0].conv
-                row |= {"in_channels": conv.in_channels, "out_channels": conv.out_channels, "groups": conv.groups,
-                        **{f"kernel_{i}": v for i, v in enumerate(conv.kernel_size, 1)},
-                        **{f"stride_{i}": v for i, v in enumerate(conv.stride, 1)}}  # fmt: skip
+                row |= {k: v for k, v in geometry(standard[0].conv).items() if k in CONFIG_CSV_COLUMNS}
             rows.append(row)
     return rows
 
