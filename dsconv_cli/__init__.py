@@ -1,6 +1,6 @@
 """dsconv: exact cost of a convolution layer and of its depthwise-separable counterpart.
 
-The public API (``compare``, ``count``, ``load_config``, ``run_config``, ``analyze``) is imported on first
+The public API (``compare``, ``count``, ``load_config``, ``run_config``, ``analyze``, ``to_dict``) is imported on first
 use, so ``import dsconv_cli`` stays light and never imports torch.
 """
 
@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from dsconv_cli.version import __version__
 
-__all__ = ["__version__", "analyze", "compare", "count", "load_config", "run_config"]
+__all__ = ["__version__", "analyze", "compare", "count", "load_config", "run_config", "to_dict"]
 
-_API = {"compare": "api", "count": "api", "load_config": "api", "run_config": "api", "analyze": "model"}
+_API = {
+    "compare": "api",
+    "count": "api",
+    "load_config": "api",
+    "run_config": "api",
+    "to_dict": "api",
+    "analyze": "api",
+}
 
 if TYPE_CHECKING:
-    from dsconv_cli.api import compare, count, load_config, run_config
-    from dsconv_cli.model import analyze
+    from dsconv_cli.api import analyze, compare, count, load_config, run_config, to_dict
 
 
 def __getattr__(name: str) -> Any:

@@ -1,3 +1,3 @@
-from dsconv_cli.cli import main
+from dsconv_cli.cli.app import main
 
 main()

@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dsconv_cli import runner
-from dsconv_cli.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
-from dsconv_cli.spec import (
+from dsconv_cli.core.parse import parse_dtypes, parse_input_shape, parse_positive_list, parse_size
+from dsconv_cli.core.spec import (
     DEFAULT_MAX_LAYERS,
     DEFAULT_MAX_POINTS,
     SPATIAL_FIELDS,
@@ -28,10 +27,13 @@ from dsconv_cli.spec import (
     Norm,
     Placement,
 )
+from dsconv_cli.run import compare as run_compare
+from dsconv_cli.run import configs as run_configs
+from dsconv_cli.run import options as run_options
 
 if TYPE_CHECKING:
-    from dsconv_cli.config import Config
-    from dsconv_cli.results import Comparison, ConfigReport
+    from dsconv_cli.core.config import Config
+    from dsconv_cli.core.results import Comparison, ConfigReport, ModelAnalysis
 
 IntOrSeq = int | Sequence[int] | str
 
@@ -46,7 +48,7 @@ def _text(value: IntOrSeq | None) -> str | None:
 
 
 def _layer(**values: Any) -> dict[str, Any]:
-    return runner.parse_layer_text({k: _text(v) if k in SPATIAL_FIELDS else v for k, v in values.items()})
+    return run_compare.parse_layer_text({k: _text(v) if k in SPATIAL_FIELDS else v for k, v in values.items()})
 
 
 def compare(
@@ -87,7 +89,7 @@ def compare(
     dtypes = parse_dtypes(dtype if isinstance(dtype, str) else ",".join(DType(d).value for d in dtype))
     batches = parse_positive_list("batch", _text(batch))
     thread_counts = parse_positive_list("threads", _text(threads))
-    options = runner.RunOptions(
+    options = run_options.RunOptions(
         verify=verify, bench=bench, device=Device(device), dtype=dtypes[0],
         threads=thread_counts[0] if thread_counts else None, min_time=min_time, rounds=rounds,
         max_memory=max_memory if isinstance(max_memory, int) else parse_size("max_memory", max_memory),
@@ -100,8 +102,8 @@ def compare(
         output_padding=output_padding, norm=norm, act=act, placement=placement, act_after=act_after, slopes=slopes,
     )  # fmt: skip
     shape = parse_input_shape(_text(input_shape), batches[0] if batches else None)
-    axes = runner.TimingAxes(batches, dtypes, channels_last, compile, backward, roofline, thread_counts)
-    return runner.compare_layer(layer, shape, options, axes)
+    axes = run_options.TimingAxes(batches, dtypes, channels_last, compile, backward, roofline, thread_counts)
+    return run_compare.compare_layer(layer, shape, options, axes)
 
 
 def count(
@@ -137,7 +139,7 @@ def count(
 
 def load_config(path: str | Path, max_layers: int = DEFAULT_MAX_LAYERS) -> Config:
     """Read and validate a YAML config; ``ConfigError`` lists every problem with its file and line."""
-    from dsconv_cli import config
+    from dsconv_cli.core import config
 
     return config.load(path, max_layers)
 
@@ -159,7 +161,7 @@ def run_config(
     max_layers: int = DEFAULT_MAX_LAYERS,
 ) -> ConfigReport:
     """Count (time, cross-check) a config and hold its budgets and baseline, as ``dsconv report`` does for one file."""
-    options = runner.RunOptions(
+    options = run_options.RunOptions(
         verify=verify, bench=bench, device=Device(device), dtype=DType(dtype), threads=threads, min_time=min_time,
         rounds=rounds, max_memory=max_memory if isinstance(max_memory, int) else parse_size("max_memory", max_memory),
         baseline=Path(baseline) if baseline is not None else None, max_increase=max_increase, max_points=max_points,
@@ -167,4 +169,50 @@ def run_config(
     )  # fmt: skip
     options.check()
     cfg = path_or_config if not isinstance(path_or_config, str | Path) else load_config(path_or_config, max_layers)
-    return runner.compare_config(cfg, {}, None, None, options)
+    return run_configs.compare_config(cfg, {}, None, None, options)
+
+
+def to_dict(result: Comparison | ConfigReport | ModelAnalysis) -> dict[str, Any]:
+    """The JSON object the CLI prints for ``result``: one element of ``comparisons`` (``compare -f json``),
+    one element of ``configs`` (``report -f json``), or the whole document of ``analyze -f json``."""
+    from dsconv_cli.core.results import Comparison, ConfigReport, ModelAnalysis
+    from dsconv_cli.errors import SpecError
+    from dsconv_cli.present import export
+
+    if isinstance(result, Comparison):
+        return export.comparison_dict(result)
+    if isinstance(result, ConfigReport):
+        return export.config_dict(result)
+    if isinstance(result, ModelAnalysis):
+        return export.model_dict(result)
+    raise SpecError("result", type(result).__name__, "expected what compare, run_config or analyze returned")
+
+
+def analyze(
+    model_or_target: Any,
+    input_shape: Sequence[int] | Sequence[Sequence[int]],
+    *,
+    kwargs: dict[str, Any] | None = None,
+    dtype: DType | str = DType.FLOAT32,
+    convert_rule: str | None = None,
+    verify: bool = False,
+    max_memory: int = 2 * 1024**3,
+    bench: bool = False,
+    device: Device | str = Device.AUTO,
+    threads: int | None = None,
+    min_time: float = 0.5,
+    channels_last: bool = False,
+    compiled: bool = False,
+    rounds: int = 3,
+    bench_top: int = 3,
+) -> ModelAnalysis:
+    """What ``dsconv analyze`` does, on an ``nn.Module`` or a ``MODULE:ATTR`` / ``FILE.py:ATTR`` target.
+
+    With ``bench``, the original and converted models are timed end to end, and the chosen candidates
+    (the first ``bench_top`` by MACs saved without a conversion) each alone against their pair."""
+    from dsconv_cli.run.analyze import analyze_model
+
+    options = run_options.RunOptions(verify=verify, bench=bench, device=Device(device), dtype=DType(dtype),
+                                threads=threads, min_time=min_time, max_memory=max_memory, rounds=rounds)  # fmt: skip
+    return analyze_model(model_or_target, input_shape, options, kwargs=kwargs, convert_rule=convert_rule,
+                         channels_last=channels_last, compiled=compiled, bench_top=bench_top)  # fmt: skip

@@ -99,3 +99,13 @@ class Interrupted(DsconvError):
     """The user pressed Ctrl-C during a long run; what was measured has been printed."""
 
     exit_code = 130
+
+
+class TargetError(DsconvError):
+    """A model target that cannot be imported, built or run on the given inputs."""
+
+    exit_code = 2
+
+
+class BuildError(TargetError):
+    """The class or factory of a target raised while building the model."""

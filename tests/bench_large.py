@@ -26,7 +26,7 @@ SWEEP = (f"input_shape: [1, 16, 32, 32]\nlayers: [{{out_channels: 32}}]\nsweep: 
 def measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds, peak resident MB (the child's), stdout."""
     start = time.perf_counter()
-    code = ("import resource, sys; from dsconv_cli.cli import run; rc = run(sys.argv[1:]); "
+    code = ("import resource, sys; from dsconv_cli.cli.app import run; rc = run(sys.argv[1:]); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")  # fmt: skip
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
     wall = time.perf_counter() - start
@@ -49,7 +49,7 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "dsconv_cli", "peaks", "--device", "cpu"], env=env, check=True, capture_output=True
         )  # fmt: skip  (measures and caches once)
-        code = ("import sys, time; t = time.perf_counter(); from dsconv_cli.cli import run; "
+        code = ("import sys, time; t = time.perf_counter(); from dsconv_cli.cli.app import run; "
                 "rc = run(['peaks', '--device', 'cpu']); "
                 "print(f'{time.perf_counter() - t:.2f} s in-process, torch imported: {\"torch\" in sys.modules}', "
                 "file=sys.stderr)")  # fmt: skip

@@ -70,7 +70,7 @@ SWEEP_10K = (
 
 def in_process_cpu(argv: list[str], repeat: int) -> list[float]:
     """CPU seconds of ``dsconv ARGV`` inside this already-started process (output discarded)."""
-    from dsconv_cli.cli import run
+    from dsconv_cli.cli.app import run
 
     times = []
     for _ in range(repeat):

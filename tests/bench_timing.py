@@ -17,10 +17,10 @@ import statistics
 import torch
 from torch.utils import benchmark
 
-from dsconv_cli import counting
-from dsconv_cli.builder import build_variant
-from dsconv_cli.spec import DType, resolve_spec
-from dsconv_cli.timing import TimingSettings, default_threads, time_module
+from dsconv_cli.core import counting
+from dsconv_cli.core.spec import DType, resolve_spec
+from dsconv_cli.pt.builder import build_variant
+from dsconv_cli.pt.timing import TimingSettings, default_threads, time_module
 
 
 def plain_median_ms(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsconv_cli.rows import StageRow
+from dsconv_cli.present.rows import StageRow
 
 
 @dataclass(frozen=True)

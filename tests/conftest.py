@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dsconv_cli.cli import run
+from dsconv_cli.cli.app import run
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import invoke
 
 import dsconv_cli
+from dsconv_cli.core.spec import LAYER_FIELDS
 from dsconv_cli.errors import SpecError
-from dsconv_cli.spec import LAYER_FIELDS
 
 
 def test_compare_returns_the_seed_example_without_torch() -> None:
@@ -43,8 +43,8 @@ def test_compare_returns_the_seed_example_without_torch() -> None:
 def test_to_dict_is_exactly_the_cli_json(api_kwargs: dict[str, object], flags: list[str]) -> None:
     result = dsconv_cli.compare(**api_kwargs, bench=False)  # type: ignore[arg-type]
     cli = json.loads(invoke("compare", *flags, "--no-bench", "-f", "json").stdout)
-    assert cli["comparisons"] == [json.loads(json.dumps(result.to_dict()))]
-    assert result.to_dict() == cli["comparisons"][0]  # already JSON-native: no tuples left to convert
+    assert cli["comparisons"] == [json.loads(json.dumps(dsconv_cli.to_dict(result)))]
+    assert dsconv_cli.to_dict(result) == cli["comparisons"][0]  # already JSON-native: no tuples left to convert
 
 
 def test_count_is_compare_without_timing() -> None:
@@ -57,9 +57,9 @@ def test_count_is_compare_without_timing() -> None:
 def test_run_config_to_dict_is_the_report_json() -> None:
     report = dsconv_cli.run_config("configs/mobilenet_v1.yaml")
     cli = json.loads(invoke("report", "configs/mobilenet_v1.yaml", "--no-bench", "-f", "json").stdout)
-    assert cli["configs"] == [report.to_dict()]
+    assert cli["configs"] == [dsconv_cli.to_dict(report)]
     config = dsconv_cli.load_config("configs/mobilenet_v1.yaml")
-    assert dsconv_cli.run_config(config).to_dict() == report.to_dict()
+    assert dsconv_cli.to_dict(dsconv_cli.run_config(config)) == dsconv_cli.to_dict(report)
 
 
 def test_bad_values_raise_the_same_errors_as_the_flags() -> None:
@@ -71,7 +71,7 @@ def test_bad_values_raise_the_same_errors_as_the_flags() -> None:
 
 
 def test_api_keywords_are_the_compare_flags() -> None:
-    from dsconv_cli.cli import compare as command
+    from dsconv_cli.cli.app import compare as command
 
     cli_names = set(inspect.signature(command).parameters) - {"config_file", "plot", "output_format", "output",
                                                                "baseline", "max_increase", "max_points",

@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from models import EfficientNetB0, MobileNetV2
 
-from dsconv_cli import config
-from dsconv_cli.crosscheck import verify_stack
+from dsconv_cli.api import analyze
+from dsconv_cli.core import config
+from dsconv_cli.core.evaluate import count_config
+from dsconv_cli.core.results import StackResult
 from dsconv_cli.errors import ConfigError
-from dsconv_cli.evaluate import count_config
-from dsconv_cli.kinds import build_layer
-from dsconv_cli.model import analyze
-from dsconv_cli.results import StackResult
+from dsconv_cli.pt.builder import build_layer
+from dsconv_cli.pt.crosscheck import verify_stack
 
 CONFIGS = config.Path(__file__).parent.parent / "configs"
 

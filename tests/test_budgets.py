@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from cases import SEED_TEXT
 
-from dsconv_cli import budgets, config
+from dsconv_cli.core import budgets, config
+from dsconv_cli.core.evaluate import count_config
+from dsconv_cli.core.spec import Budgets
 from dsconv_cli.errors import ConfigError
-from dsconv_cli.evaluate import count_config
-from dsconv_cli.spec import Budgets
 
 
 def _stack():  # type: ignore[no-untyped-def]

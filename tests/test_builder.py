@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dsconv_cli.builder import build_variant
-from dsconv_cli.spec import resolve_spec
+from dsconv_cli.core.spec import resolve_spec
+from dsconv_cli.pt.builder import build_variant
 
 
 def test_classic_placement_order() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dsconv_cli import cache
-from dsconv_cli.results import Peaks
+from dsconv_cli.core import cache
+from dsconv_cli.core.results import Peaks
 
 
 def peaks(threads: int, compute: float) -> Peaks:

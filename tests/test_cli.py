@@ -18,7 +18,7 @@ SMALL = ["-i", "4", "-o", "8", "--input-shape", "1,4,8,8"]
 def test_help_for_every_command() -> None:
     import typer
 
-    from dsconv_cli.cli import app
+    from dsconv_cli.cli.app import app
 
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
     assert {"compare", "report", "peaks", "schema"} <= set(commands)
@@ -32,8 +32,8 @@ def test_help_for_every_command() -> None:
 
 
 def test_layer_flags_are_generated_from_the_one_declaration() -> None:
-    from dsconv_cli.config import LayerFields
-    from dsconv_cli.spec import LAYER_FIELDS, ConvSpec
+    from dsconv_cli.core.config import LayerFields
+    from dsconv_cli.core.spec import LAYER_FIELDS, ConvSpec
 
     help_text = invoke("compare", "--help", env={"COLUMNS": "250"}).stdout
     readme = Path("README.md").read_text(encoding="utf-8")
@@ -221,7 +221,7 @@ def test_missing_cuda_is_an_environment_error() -> None:
 def test_counting_paths_never_import_torch(args: list[str]) -> None:
     code = (
         "import sys\n"
-        "from dsconv_cli.cli import run\n"
+        "from dsconv_cli.cli.app import run\n"
         f"code = run({args!r})\n"
         "loaded = sorted(m for m in ('torch', 'fvcore') if m in sys.modules)\n"
         "print('LOADED', loaded, code, file=sys.stderr)\n"
@@ -241,7 +241,7 @@ def test_module_entry_point() -> None:
 
 def test_verify_disagreement_exits_1_and_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrong analytic count (simulated off by one MAC) must fail the cross-check, not pass it."""
-    from dsconv_cli import counting
+    from dsconv_cli.core import counting
 
     real = counting.conv_macs
     monkeypatch.setattr(counting, "conv_macs", lambda *args: real(*args) + 1)

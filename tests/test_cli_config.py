@@ -165,7 +165,7 @@ def test_schema_command_prints_json_schema() -> None:
 def test_counting_configs_never_imports_torch() -> None:
     code = (
         "import sys\n"
-        "from dsconv_cli.cli import run\n"
+        "from dsconv_cli.cli.app import run\n"
         f"code = run(['report', {str(CONFIGS / '*.yaml')!r}, '--no-bench', '-f', 'json'])\n"
         "print('LOADED', 'torch' in sys.modules, code, file=sys.stderr)\n"
     )

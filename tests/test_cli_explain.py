@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from dsconv_cli import timing
-from dsconv_cli.spec import DType
+from dsconv_cli.core.spec import DType
+from dsconv_cli.pt import timing
 
 TINY = ["-i", "4", "-o", "8", "--input-shape", "1,4,8,8", "--device", "cpu", "--threads", "1", "--min-time", "0.01"]
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsconv_cli import config, counting
+from dsconv_cli.core import config, counting
+from dsconv_cli.core.evaluate import count_config
+from dsconv_cli.core.spec import LayerKind
 from dsconv_cli.errors import ConfigError
-from dsconv_cli.evaluate import count_config
-from dsconv_cli.spec import LayerKind
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -270,7 +270,7 @@ def test_a_huge_repeat_is_refused_before_anything_is_expanded() -> None:
 def test_a_timed_sweep_over_the_cap_is_refused_before_counting(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from conftest import invoke
 
-    from dsconv_cli import evaluate
+    from dsconv_cli.core import evaluate
 
     monkeypatch.setattr(evaluate, "count_config", lambda *a, **k: pytest.fail("counted before refusing"))
     path = tmp_path / "s.yaml"

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from dsconv_cli import counting
-from dsconv_cli.builder import build_stage, build_variant
+from dsconv_cli.core import counting
+from dsconv_cli.core.spec import ConvSpec, DType, PaddingMode, resolve_spec
 from dsconv_cli.errors import SpecError
-from dsconv_cli.spec import ConvSpec, DType, PaddingMode, resolve_spec
+from dsconv_cli.pt.builder import build_stage, build_variant
 
 
 def _compare(case: Case):  # type: ignore[no-untyped-def]

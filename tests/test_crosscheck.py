@@ -9,10 +9,10 @@ from cases import STANDARD_CASES, Case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsconv_cli import config, counting
-from dsconv_cli.crosscheck import FLOP_COUNTER, FVCORE, verify, verify_stack
-from dsconv_cli.evaluate import count_config
-from dsconv_cli.spec import resolve_spec
+from dsconv_cli.core import config, counting
+from dsconv_cli.core.evaluate import count_config
+from dsconv_cli.core.spec import resolve_spec
+from dsconv_cli.pt.crosscheck import FLOP_COUNTER, FVCORE, verify, verify_stack
 
 
 @pytest.mark.parametrize("case", STANDARD_CASES, ids=lambda c: c.name)

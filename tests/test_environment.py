@@ -7,8 +7,8 @@ import json
 import pytest
 from conftest import invoke
 
-from dsconv_cli import environment
-from dsconv_cli.environment import MachineState
+from dsconv_cli.core import environment
+from dsconv_cli.core.environment import MachineState
 
 QUIET = MachineState(load1=0.2, others_running=0.2, steal=0.0, cpus=2, reference_ms=0.10)
 BUSY = MachineState(load1=3.1, others_running=2.4, steal=0.0, cpus=2, reference_ms=0.72)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from cases import SEED_TEXT
 
-from dsconv_cli import config
-from dsconv_cli.evaluate import count_config, evaluate
+from dsconv_cli.core import config
+from dsconv_cli.core.evaluate import count_config, evaluate
 
 
 def test_evaluate_collects_every_failure() -> None:

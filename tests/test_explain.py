@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dsconv_cli import counting, explain
-from dsconv_cli.results import Latency, Peaks, TimingRow
-from dsconv_cli.spec import DType, TimingCase, resolve_spec
+from dsconv_cli.core import counting
+from dsconv_cli.core.results import Latency, Peaks, TimingRow
+from dsconv_cli.core.spec import DType, TimingCase, resolve_spec
+from dsconv_cli.present import explain
 
 SEED = counting.compare(resolve_spec(rank=2, in_channels=16, out_channels=32), (1, 16, 50, 129))
 PEAKS = Peaks("cpu", "test cpu", "float32", 1, bandwidth_gbps=20.0, compute_gflops=100.0,
@@ -116,7 +117,7 @@ def test_one_thread_much_faster_is_said_in_plain_words() -> None:
 
 
 def test_a_ratio_off_the_formula_says_why_in_one_sentence() -> None:
-    from dsconv_cli.spec import resolve_spec
+    from dsconv_cli.core.spec import resolve_spec
 
     plain = counting.compare(
         resolve_spec(rank=2, in_channels=16, out_channels=32, stride=2, groups=2), (1, 16, 50, 129)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cases import STAGE_ROWS
 
-from dsconv_cli import export, rows
+from dsconv_cli.present import export, rows
 
 
 def test_markdown_table() -> None:
@@ -30,8 +30,8 @@ def test_comparison_csv_has_one_column_per_number_of_each_stage_conv() -> None:
     import csv
     import io
 
-    from dsconv_cli import counting
-    from dsconv_cli.spec import resolve_spec
+    from dsconv_cli.core import counting
+    from dsconv_cli.core.spec import resolve_spec
 
     c = counting.compare(resolve_spec(rank=2, in_channels=16, out_channels=32, kernel_size=(3, 5), stride=2,
                                       padding=(1, 2)), (1, 16, 50, 129))  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dsconv_cli import formatting
+from dsconv_cli.core import formatting
 
 
 def test_number_formats() -> None:
@@ -26,8 +26,8 @@ def test_bytes_and_times() -> None:
 
 
 def test_describe_names_every_non_default_field() -> None:
-    from dsconv_cli import counting
-    from dsconv_cli.spec import resolve_spec
+    from dsconv_cli.core import counting
+    from dsconv_cli.core.spec import resolve_spec
 
     spec = resolve_spec(rank=2, in_channels=16, out_channels=32, kernel_size=(3, 5), stride=2, dilation=2,
                         groups=2, bias=True, norm="batch", act="relu")  # fmt: skip

@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from dsconv_cli import config
+from dsconv_cli.core import config
+from dsconv_cli.core.kinds import ALL_FIELDS, KINDS, count_layer
+from dsconv_cli.core.spec import COLUMNS, LayerDecl, LayerKind
 from dsconv_cli.errors import LayerError
-from dsconv_cli.kinds import ALL_FIELDS, KINDS, build_layer, count_layer
-from dsconv_cli.spec import COLUMNS, LayerDecl, LayerKind
+from dsconv_cli.pt.builder import build_layer
 
 
 def test_every_kind_has_one_entry() -> None:
@@ -83,3 +84,12 @@ def test_every_kind_counts_as_the_module_it_builds(
         assert sum(p.numel() for p in module.parameters()) == stats.params
         assert counter.get_total_flops() // 2 == stats.macs
         assert math.prod(stats.output_shape) >= 1
+
+
+def test_every_kind_has_one_builder() -> None:
+    """A kind is one entry in core's registry plus its build function in pt/builder.py: neither without the other."""
+    from dsconv_cli.pt.builder import BUILDERS
+
+    assert set(BUILDERS) == set(KINDS) == set(LayerKind)
+    planned = {kind for kind, entry in KINDS.items() if entry.plan is not None}
+    assert planned == {LayerKind.INVERTED_RESIDUAL, LayerKind.SQUEEZE_EXCITE}

@@ -14,8 +14,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import dsconv_cli
+from dsconv_cli.api import analyze
+from dsconv_cli.core.advise import choose
 from dsconv_cli.errors import CheckFailed
-from dsconv_cli.model import analyze, choose
 
 MODELS = [
     (VGGish, (2, 3, 16, 16)),
@@ -102,7 +103,7 @@ def test_convert_rules() -> None:
     assert [c.path for c in choose(result.candidates, "min-saving:50")] == ["encoder"]  # decoder saves 12%
     assert len(choose(result.candidates, "all")) == 2
     for bad in ("top:0", "top:x", "some", "min-saving:101"):
-        with pytest.raises(dsconv_cli.model.SpecError):
+        with pytest.raises(dsconv_cli.errors.SpecError):
             choose(result.candidates, bad)
 
 
@@ -147,7 +148,7 @@ def test_random_conv_models_convert_to_exactly_the_prediction(layers: list[dict[
 
 
 def test_a_wrong_prediction_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dsconv_cli import model as model_module
+    from dsconv_cli.core import advise as model_module
 
     original = model_module._pair_cost
     monkeypatch.setattr(model_module, "_pair_cost", lambda conv, shape: (original(conv, shape)[0] + 1,
@@ -174,7 +175,7 @@ def test_cli_json_has_the_documented_keys_and_equals_the_api() -> None:
     assert {"path", "params", "macs", "separable", "params_saved", "macs_saved"} <= set(candidate)
     assert doc["converted"]["totals"]["macs"] == doc["advisor"]["if_converted"]["macs"]
     api = dsconv_cli.analyze(target, (1, 1, 16, 16), convert_rule="all")
-    assert api.to_dict() == doc
+    assert dsconv_cli.to_dict(api) == doc
 
 
 def test_cli_csv_rows_and_table() -> None:
@@ -213,7 +214,7 @@ def test_bad_targets_are_one_line_exit_2(target: str, extra: list[str], message:
 
 
 def test_verify_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dsconv_cli import counting
+    from dsconv_cli.core import counting
 
     original = counting.conv_macs
     monkeypatch.setattr(counting, "conv_macs", lambda *a: original(*a) + 1)
@@ -250,10 +251,10 @@ def test_bench_times_the_top_candidates_alone_beside_the_mac_prediction() -> Non
         assert timed.predicted == candidate.macs / candidate.separable_macs  # one call each in VGGish
         assert timed.standard.median_ms > 0 and timed.separable.median_ms > 0
         assert len(timed.round_speedups) == 3 and timed.speedup == sorted(timed.round_speedups)[1]
-    d = result.to_dict()["advisor"]["timed"]
+    d = dsconv_cli.to_dict(result)["advisor"]["timed"]
     assert [t["path"] for t in d] == [t.path for t in result.candidate_timings]
     assert set(d[0]) == {"path", "standard", "separable", "speedup", "predicted_speedup"}
-    assert result.conditions is not None and result.to_dict()["trusted"] == result.conditions.trusted
+    assert result.conditions is not None and dsconv_cli.to_dict(result)["trusted"] == result.conditions.trusted
 
 
 def test_bench_with_convert_times_the_chosen_ones() -> None:

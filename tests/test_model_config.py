@@ -138,9 +138,9 @@ def test_no_candidates_writes_no_config(tmp_path: Path) -> None:
 
 def test_layers_with_their_own_input_are_independent(tmp_path: Path) -> None:
     """A layer's input_shape starts it afresh: totals sum the single comparisons, no whole-column timing."""
-    from dsconv_cli import config, counting
-    from dsconv_cli.evaluate import count_config
-    from dsconv_cli.spec import resolve_spec
+    from dsconv_cli.core import config, counting
+    from dsconv_cli.core.evaluate import count_config
+    from dsconv_cli.core.spec import resolve_spec
 
     text = ("layers:\n  - {out_channels: 8, input_shape: [1, 4, 9, 9]}\n"
             "  - {out_channels: 6, kernel_size: 5, input_shape: [2, 3, 7, 7]}\n")  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 import typer.core
 import typer.main
 
-from dsconv_cli.cli import app
+from dsconv_cli.cli.app import app
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dsconv_cli.core.parse import parse_ints, parse_padding, parse_size
+from dsconv_cli.core.spec import PaddingMode
 from dsconv_cli.errors import SpecError
-from dsconv_cli.parse import parse_ints, parse_padding, parse_size
-from dsconv_cli.spec import PaddingMode
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from dsconv_cli import environment, timing
-from dsconv_cli.environment import MachineState
-from dsconv_cli.results import Peaks
+from dsconv_cli.core import environment
+from dsconv_cli.core.environment import MachineState
+from dsconv_cli.core.results import Peaks
+from dsconv_cli.pt import timing
 
 QUIET = MachineState(load1=0.1, others_running=0.0, steal=0.0, cpus=2, reference_ms=None)
 BUSY = MachineState(load1=3.0, others_running=2.0, steal=0.0, cpus=2, reference_ms=None)
@@ -113,12 +114,12 @@ def test_cached_cpu_peaks_are_read_without_importing_torch(private_cache: Path) 
     import subprocess
     import sys
 
-    from dsconv_cli import cache, environment
+    from dsconv_cli.core import cache, environment
 
     cache.save_default_threads(environment.cpu_model(), 3)
     cache.save_peaks(fake_peaks())  # threads 1
     cache.save_peaks(Peaks("cpu", environment.cpu_model(), "float32", 3, 10.0, 50.0, "now", "fake"))
-    code = ("import sys; from dsconv_cli.cli import run; rc = run(['peaks', '--device', 'cpu', '-f', 'json']); "
+    code = ("import sys; from dsconv_cli.cli.app import run; rc = run(['peaks', '--device', 'cpu', '-f', 'json']); "
             "print('torch' in sys.modules, file=sys.stderr); sys.exit(rc)")  # fmt: skip
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**__import__("os").environ, "DSCONV_CACHE_DIR": str(private_cache)})  # fmt: skip
@@ -131,7 +132,7 @@ def test_concurrent_writers_lose_no_entries(private_cache: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from dsconv_cli import cache\n"
+    code = ("import sys; from dsconv_cli.core import cache\n"
             "for i in range(20): cache._update(f'{sys.argv[1]}|{i}', i)\n")  # fmt: skip
     env = {**__import__("os").environ, "DSCONV_CACHE_DIR": str(private_cache)}
     writers = [subprocess.Popen([sys.executable, "-c", code, f"w{n}"], env=env) for n in range(4)]

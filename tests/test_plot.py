@@ -34,7 +34,7 @@ def test_plot_without_matplotlib_is_an_environment_error(tmp_path: Path) -> None
     code = (
         "import sys\n"
         "sys.modules['matplotlib'] = None  # as if the plot extra were not installed\n"
-        "from dsconv_cli.cli import run\n"
+        "from dsconv_cli.cli.app import run\n"
         f"sys.exit(run(['compare', '--config', {SWEEP!r}, '--no-bench', '--plot', {str(tmp_path / 's.png')!r}]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsconv_cli import config, counting
-from dsconv_cli.evaluate import count_config
-from dsconv_cli.spec import COLUMNS, resolve_spec
+from dsconv_cli.core import config, counting
+from dsconv_cli.core.evaluate import count_config
+from dsconv_cli.core.spec import COLUMNS, resolve_spec
 
 
 @settings(max_examples=30, deadline=None)

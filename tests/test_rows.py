@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cases import STAGE_ROWS
 
-from dsconv_cli import rows
+from dsconv_cli.present import rows
 
 
 def test_metric_table_pivots_rows_into_columns() -> None:
@@ -25,8 +25,8 @@ def test_metric_table_pivots_rows_into_columns() -> None:
 
 def test_every_table_title_comes_from_the_titles_table() -> None:
     """Each builder's headers are titles of TITLES (or sweep keys), never spelled inline."""
-    from dsconv_cli import config
-    from dsconv_cli.evaluate import count_config, evaluate
+    from dsconv_cli.core import config
+    from dsconv_cli.core.evaluate import count_config, evaluate
 
     cfg = config.parse("input_shape: [1, 3, 8, 8]\nlayers: [{out_channels: 4}, {kind: global_avg_pool}]\n"
                        "budgets: {standard: {params: 10}}\n", "c.yaml")  # fmt: skip
@@ -54,8 +54,8 @@ def test_titles_fails_loudly_on_an_unknown_key() -> None:
 
 
 def test_layer_table_total_row_sums_the_layers() -> None:
-    from dsconv_cli import config
-    from dsconv_cli.evaluate import count_config
+    from dsconv_cli.core import config
+    from dsconv_cli.core.evaluate import count_config
 
     cfg = config.parse("input_shape: [1, 3, 16, 16]\nlayers: [{out_channels: 8}, {out_channels: 16, stride: 2}]\n",
                        "c.yaml")  # fmt: skip

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dsconv_cli.core.spec import infer_rank, resolve_spec
 from dsconv_cli.errors import SpecError
-from dsconv_cli.spec import infer_rank, resolve_spec
 
 
 def test_infer_rank() -> None:

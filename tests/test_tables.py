@@ -7,7 +7,7 @@ import io
 from cases import STAGE_ROWS
 from rich.console import Console
 
-from dsconv_cli import rows, tables
+from dsconv_cli.present import rows, tables
 
 
 def test_rich_table_renders_without_colour() -> None:

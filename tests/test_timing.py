@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dsconv_cli import counting
-from dsconv_cli.builder import build_variant
+from dsconv_cli.core import counting
+from dsconv_cli.core.spec import Device, DType, TimingCase, resolve_spec
 from dsconv_cli.errors import DeviceError, SpecError
-from dsconv_cli.spec import Device, DType, TimingCase, resolve_spec
-from dsconv_cli.timing import (
+from dsconv_cli.pt.builder import build_variant
+from dsconv_cli.pt.timing import (
     TIMED,
     TimingSettings,
     default_threads,

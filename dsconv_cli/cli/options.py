@@ -1,0 +1,144 @@
+"""The options of ``dsconv`` commands, declared once and shared (layer flags come from ``spec.LAYER_FIELDS``)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dsconv_cli.core.spec import LAYER_FIELDS, Device, DType, OutputFormat
+
+# --- shared options -----------------------------------------------------------------------------
+
+LAYER = "Layer"
+INPUT = "Input"
+OUTPUT = "Output"
+TIMING = "Timing"
+CONFIG = "Config and CI"
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option("--output", help="Write to FILE (atomically; a link's target, a device or FIFO in place) instead "
+                 "of stdout.", rich_help_panel=OUTPUT, show_default=False, metavar="FILE"),
+]  # fmt: skip
+VerifyOpt = Annotated[
+    bool, typer.Option("--verify", help="Cross-check every count against PyTorch and fvcore; exit 1 on any "
+                       "disagreement.", rich_help_panel=OUTPUT),
+]  # fmt: skip
+BenchOpt = Annotated[bool, typer.Option("--bench/--no-bench", help="Time both variants.", rich_help_panel=TIMING)]
+DeviceOpt = Annotated[Device, typer.Option(help="auto = cuda when present.", rich_help_panel=TIMING)]
+DTypeOpt = Annotated[DType, typer.Option(help="Timing dtype.", rich_help_panel=TIMING)]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="Intra-op threads (default: PyTorch's own).", rich_help_panel=TIMING,
+                             show_default=False),
+]  # fmt: skip
+MinTimeOpt = Annotated[
+    float, typer.Option("--min-time", help="Seconds of timed runs per measurement.", rich_help_panel=TIMING)
+]
+RoundsOpt = Annotated[
+    int,
+    typer.Option("--rounds", help="Interleaved timing rounds (order rotated each round); the speedup is the "
+                 "median of the rounds' ratios.", rich_help_panel=TIMING),
+]  # fmt: skip
+StrictTimingOpt = Annotated[
+    bool,
+    typer.Option("--strict-timing", help="Exit 1 when a timing cannot be trusted (a busy machine, rounds that "
+                 "disagree).", rich_help_panel=TIMING),
+]  # fmt: skip
+MaxMemoryOpt = Annotated[
+    str, typer.Option("--max-memory", help="Refuse to time if the tensors would need more than this.",
+                      rich_help_panel=TIMING),
+]  # fmt: skip
+BaselineOpt = Annotated[
+    Path | None, typer.Option("--baseline", help="An earlier --format json report to compare totals with.",
+                              rich_help_panel=CONFIG, show_default=False, dir_okay=False),
+]  # fmt: skip
+BaselineMissingOpt = Annotated[
+    str, typer.Option("--baseline-missing", help="error, or ok: a first CI run with no baseline file yet passes "
+                      "with a note.", rich_help_panel=CONFIG),
+]  # fmt: skip
+MaxIncreaseOpt = Annotated[
+    float | None, typer.Option("--max-increase", help="Fail when a total's params or MACs grew more than PCT "
+                               "percent over --baseline.", rich_help_panel=CONFIG, show_default=False),
+]  # fmt: skip
+MaxPointsOpt = Annotated[int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)]
+MaxLayersOpt = Annotated[
+    int, typer.Option("--max-layers", help="Most layers a config's stack may expand to (repeats counted).",
+                      rich_help_panel=CONFIG),
+]  # fmt: skip
+
+# fmt: off
+InputShapeOpt = Annotated[str | None, typer.Option("--input-shape", help="N,C,*spatial with 1-3 spatial dims, e.g. "
+                          "1,16,50,129 (default: 1,C,50,129).", rich_help_panel=INPUT, show_default=False)]
+BatchOpt = Annotated[str | None, typer.Option(help="Override N of the input shape; a list (1,8,32) times each batch "
+                     "size.", rich_help_panel=INPUT, show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A YAML config (layers, sweep, budgets); layer flags "
+                      "override a single-layer config's values.", rich_help_panel=CONFIG, show_default=False,
+                      dir_okay=False)]
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Draw a sweep's MAC ratio to FILE.png or FILE.svg (needs "
+                    "the plot extra).", rich_help_panel=CONFIG, show_default=False, metavar="FILE")]
+DTypeListOpt = Annotated[str, typer.Option("--dtype", help="Timing dtype, or a list: float32,bfloat16.",
+                                           rich_help_panel=TIMING)]
+ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Also time in channels-last memory format.",
+                                               rich_help_panel=TIMING)]
+CompileOpt = Annotated[bool, typer.Option("--compile", help="Also time torch.compile'd modules (compile time reported "
+                                          "apart).", rich_help_panel=TIMING)]
+BackwardOpt = Annotated[bool, typer.Option("--backward", help="Also time forward + backward, as in training.",
+                                           rich_help_panel=TIMING)]
+RooflineOpt = Annotated[bool, typer.Option("--roofline/--no-roofline", help="Place timings under the machine's "
+                        "measured peaks (measured once per device and dtype, then cached).", rich_help_panel=TIMING)]
+ThreadsListOpt = Annotated[str | None, typer.Option("--threads", help="Intra-op threads, or a list: 1,2 (default: "
+                           "PyTorch's own).", rich_help_panel=TIMING, show_default=False)]
+# fmt: on
+
+
+# --- analyze and peaks ---------------------------------------------------------------------------
+
+TargetArg = Annotated[str, typer.Argument(help="MODULE:ATTR or FILE.py:ATTR: an nn.Module, a subclass or a factory.")]
+ModelInputsOpt = Annotated[
+    list[str],
+    typer.Option("--input-shape", help="Shape of a forward input, e.g. 1,3,224,224; repeat for several inputs.",
+                 rich_help_panel=INPUT, show_default=False),
+]  # fmt: skip
+KwargsOpt = Annotated[
+    str | None,
+    typer.Option("--kwargs", help="JSON or YAML mapping passed to the class or factory.", show_default=False),
+]
+DepthOpt = Annotated[
+    int | None, typer.Option("--depth", help="Fold the module tree below this depth (table).", show_default=False)
+]
+ConvertOpt = Annotated[
+    str | None,
+    typer.Option("--convert", help="Convert candidates and re-count: all, top:N or min-saving:PCT.",
+                 show_default=False),
+]  # fmt: skip
+EmitConfigOpt = Annotated[
+    str | None,
+    typer.Option("--emit-config", help="Write the conversion candidates as a config for compare --config and "
+                 "report.", rich_help_panel=OUTPUT, show_default=False, metavar="FILE"),
+]  # fmt: skip
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the model's own traceback when it fails.")]
+CheckPeaksOpt = Annotated[
+    bool, typer.Option("--check", help="Measure now (not cached) and compare with the cached peaks.")
+]
+RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Measure again even when cached.")]
+
+
+# --- layer flags, generated -----------------------------------------------------------------------
+
+
+def with_layer_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` one ``--flag`` per ``LAYER_FIELDS`` entry, before its own options."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    generated = []
+    for f in LAYER_FIELDS:
+        names = [f"{f.flag}/--no-{f.flag[2:]}" if f.value is bool else f.flag, *([f.short] if f.short else [])]
+        option = typer.Option(*names, help=f.help, rich_help_panel=LAYER, show_default=False)
+        annotation = Annotated[f.value | None, option]  # type: ignore[name-defined]
+        generated.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+    command.__signature__ = inspect.Signature([*generated, *(p.replace(kind=p.KEYWORD_ONLY) for p in own)])  # type: ignore[attr-defined]
+    return command

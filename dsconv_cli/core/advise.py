@@ -1,0 +1,115 @@
+"""The advisor's arithmetic: which convs are worth converting, what their pairs cost, which pairs exist.
+
+Pure: it reads the conv calls a traced forward recorded and counts with the analytic core.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from dsconv_cli.core import counting
+from dsconv_cli.core.parse import parse_convert_rule
+from dsconv_cli.core.results import Candidate, ConvCall, ModelAnalysis, ModelRow, ModelTotals
+from dsconv_cli.core.spec import ConvLayer, ConvSpec, resolve_spec
+from dsconv_cli.errors import CheckFailed
+
+
+def is_candidate(conv: ConvLayer) -> bool:
+    """A standard conv worth converting: groups 1 and more than one kernel element (transposed too)."""
+    return conv.groups == 1 and math.prod(conv.kernel_size) > 1
+
+
+def separable_of(conv: ConvLayer) -> tuple[ConvLayer, ConvLayer]:
+    """CONVENTIONS' replacement: depthwise (no bias, multiplier 1), then pointwise 1x1 with the original bias."""
+    depthwise = replace(conv, out_channels=conv.in_channels, groups=conv.in_channels, bias=False)
+    ones = (1,) * conv.rank
+    pointwise = ConvLayer(conv.in_channels, conv.out_channels, ones, ones, (0,) * conv.rank, ones, 1, conv.bias)
+    return depthwise, pointwise
+
+
+def _pair_cost(conv: ConvLayer, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    depthwise, pointwise = separable_of(conv)
+    mid = counting.conv_output_shape(depthwise, input_shape)
+    out = counting.conv_output_shape(pointwise, mid)
+    macs = counting.conv_macs(depthwise, input_shape, mid) + counting.conv_macs(pointwise, mid, out)
+    return counting.conv_params(depthwise) + counting.conv_params(pointwise), macs
+
+
+def advise(calls: Sequence[ConvCall], rows: Sequence[ModelRow]) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """Candidates ranked by MACs saved, and existing depthwise → 1x1 pairs (in call order)."""
+    owned = {row.path: row.params for row in rows}  # the module's real parameters, parametrizations included
+    by_path: dict[str, list[ConvCall]] = defaultdict(list)
+    for call in calls:
+        by_path[call.path].append(call)
+    candidates = []
+    for path, path_calls in by_path.items():
+        conv = path_calls[0].conv
+        if not is_candidate(conv):
+            continue
+        sep_params, _ = _pair_cost(conv, path_calls[0].input_shape)
+        macs = sum(counting.conv_macs(conv, c.input_shape, c.output_shape) for c in path_calls)
+        sep_macs = sum(_pair_cost(conv, c.input_shape)[1] for c in path_calls)
+        candidates.append(Candidate(
+            path, conv, owned[path], macs, sep_params, sep_macs, len(path_calls), path_calls[0].input_shape,
+        ))  # fmt: skip
+    candidates.sort(key=lambda c: (-c.macs_saved, c.path))
+    pairs = []
+    for first, second in zip(calls, calls[1:], strict=False):
+        a, b = first.conv, second.conv
+        depthwise = a.groups == a.in_channels > 1 and a.out_channels % a.in_channels == 0
+        pointwise = math.prod(b.kernel_size) == 1 and b.groups == 1 and b.in_channels == a.out_channels
+        if depthwise and pointwise and (first.path, second.path) not in pairs:
+            pairs.append((first.path, second.path))
+    return candidates, pairs
+
+
+def choose(candidates: Sequence[Candidate], rule: str) -> list[Candidate]:
+    """``all``, ``top:N`` or ``min-saving:PCT`` (percent of that conv's MACs saved)."""
+    kind, value = parse_convert_rule(rule)
+    if kind == "top":
+        return list(candidates[: int(value)])
+    if kind == "min-saving":
+        return [c for c in candidates if c.macs and 100 * c.macs_saved / c.macs >= value]
+    return list(candidates)
+
+
+def spec_of(conv: ConvLayer) -> ConvSpec:
+    """A candidate conv as the spec ``compare`` counts and times: its pair is the conversion's pair."""
+    return resolve_spec(
+        rank=conv.rank, in_channels=conv.in_channels, out_channels=conv.out_channels, kernel_size=conv.kernel_size,
+        stride=conv.stride, padding=conv.padding if isinstance(conv.padding, str) else tuple(conv.padding),
+        dilation=conv.dilation, groups=conv.groups, bias=conv.bias, depthwise_bias=False,
+        transposed=conv.transposed, output_padding=conv.output_padding or 0,
+    )  # fmt: skip
+
+
+def conv_checks(totals: ModelTotals) -> tuple[tuple[str, int, int], ...]:
+    """Each conv: dsconv's analytic params against the module's own, and per call its analytic MACs against
+    FlopCounterMode's formula on the same call."""
+    owned = {row.path: row.params for row in totals.rows}
+    params = {
+        call.path: (f"{call.path} params", counting.conv_params(call.conv), owned[call.path])
+        for call in totals.conv_calls
+    }
+    macs = tuple(
+        (f"{call.path} MACs", counting.conv_macs(call.conv, call.input_shape, call.output_shape), call.macs)
+        for call in totals.conv_calls
+    )
+    return tuple(params.values()) + macs
+
+
+def check_conversion(result: ModelAnalysis) -> None:
+    assert result.converted is not None
+    predicted, real = result.if_converted(result.chosen), result.converted
+    problems = []
+    for name, want, got in (("params", predicted[0], real.params), ("MACs", predicted[1], real.macs),
+                            ("other ops", result.totals.other_ops, real.other_ops)):  # fmt: skip
+        if want != got:
+            problems.append(f"{name}: predicted {want:,}, converted model has {got:,}")
+    if real.output_shapes != result.totals.output_shapes:
+        problems.append(f"output shapes changed: {result.totals.output_shapes} -> {real.output_shapes}")
+    if problems:
+        raise CheckFailed("conversion check failed: " + "; ".join(problems))

@@ -1,0 +1,96 @@
+"""Command-line text to values: ``3,5``, ``same``, ``512MiB``. Each error names its flag."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from dsconv_cli.core.spec import DType, validate_input_shape
+from dsconv_cli.core.spec import parse_ints as parse_ints  # flag text, kept with the spec it fills
+from dsconv_cli.core.spec import parse_padding as parse_padding
+from dsconv_cli.errors import SpecError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_size(field_name: str, text: str) -> int:
+    """Bytes from ``512MiB``, ``2GB``, ``4g`` or a plain byte count."""
+    match = _SIZE.match(text)
+    if not match:
+        raise SpecError(field_name, text, "expected a size such as 512MiB, 2GiB or 4GB")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    prefix = unit[:1] if unit[:1] != "b" else ""
+    scale = 1024 ** ("kmgt".index(prefix) + 1) if "i" in unit else _UNITS[prefix]
+    return int(number * scale)
+
+
+def parse_dtypes(text: str) -> tuple[DType, ...]:
+    """``float32`` or ``float32,bfloat16``: distinct dtypes in the order given."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(DType(part.strip()))
+        except ValueError:
+            valid = ", ".join(d.value for d in DType)
+            raise SpecError("dtype", text, f"{part.strip()!r} is not one of {valid}; give one or a list") from None
+    return tuple(dict.fromkeys(values))
+
+
+def parse_positive_list(field: str, text: str | None) -> tuple[int, ...]:
+    """``8`` or ``1,8,32``: distinct positive integers in the order given."""
+    if text is None:
+        return ()
+    values = parse_ints(field, text)
+    if any(v < 1 for v in values):
+        raise SpecError(field, text, "must be positive integers")
+    return tuple(dict.fromkeys(values))
+
+
+def parse_input_shape(text: str | None, batch: int | None) -> tuple[int, ...] | None:
+    """``1,16,50,129`` validated, with N replaced by ``batch`` when given."""
+    if text is None:
+        return None
+    shape = parse_ints("input_shape", text)
+    validate_input_shape(shape)
+    return (batch, *shape[1:]) if batch is not None else shape
+
+
+def parse_convert_rule(rule: str) -> tuple[str, float]:
+    """``all``, ``top:N`` or ``min-saving:PCT`` -> (kind, N or PCT; 0 for all)."""
+    kind, _, value = rule.partition(":")
+    if rule == "all":
+        return "all", 0
+    try:
+        if kind == "top" and value and int(value) >= 1:
+            return "top", int(value)
+        if kind == "min-saving" and value:
+            pct = float(value.rstrip("%"))
+            if 0 <= pct <= 100:  # also refuses nan
+                return "min-saving", pct
+    except ValueError:
+        pass
+    raise SpecError("convert", rule, "expected all, top:N (N >= 1) or min-saving:PCT (0-100), e.g. top:3")
+
+
+def parse_kwargs(text: str | None) -> dict[str, Any]:
+    """``--kwargs`` as JSON or YAML mapping."""
+    if text is None:
+        return {}
+    import yaml
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f" at column {where.column + 1}" if where is not None else ""
+            raise SpecError("kwargs", text, f"is neither JSON nor YAML: {getattr(exc, 'problem', exc)}{at}") from None
+    if not isinstance(value, dict):
+        raise SpecError("kwargs", text, 'must be a mapping, e.g. {"width_mult": 0.5} or "num_classes: 10"')
+    return value

@@ -1,0 +1,692 @@
+"""Results -> rows: the tables (headers and cells) and summary lines every format shows. Stdlib only.
+
+Rich (tables.py), Markdown and CSV (export.py) all draw from these rows, so a column or a line
+reads the same in every format.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+from dsconv_cli.core import environment
+from dsconv_cli.core.formatting import (
+    describe,
+    fmt_bytes,
+    fmt_compact_shape,
+    fmt_int,
+    fmt_ms,
+    fmt_pct_fewer,
+    fmt_shape,
+    fmt_si,
+    fmt_threads,
+    fmt_value,
+    point_label,
+    ratio_of,
+    share_of,
+    stacked_headers,
+)
+from dsconv_cli.core.results import (
+    ITEMS,
+    BudgetCheck,
+    Check,
+    Comparison,
+    ConfigReport,
+    Delta,
+    Latency,
+    LayerResult,
+    ModelAnalysis,
+    Peaks,
+    StackResult,
+    TimingRow,
+    speedup_of,
+)
+from dsconv_cli.core.spec import COLUMNS, ConvLayer, DType
+from dsconv_cli.present import explain
+
+
+class StageRow(TypedDict):
+    """One row of the exported table: a stage or a variant's total, in one timing case."""
+
+    comparison: str
+    variant: str
+    stage: str
+    batch: int
+    input_shape: list[int]
+    output_shape: list[int]
+    params: int
+    macs: int
+    flops: int
+    elementwise_ops: int
+    buffers: int
+    weight_bytes: int
+    min_bytes_moved: int
+    intermediate_bytes: int
+    arithmetic_intensity: float
+    dtype: str
+    channels_last: bool | None
+    compiled: bool | None
+    backward: bool | None
+    median_ms: float | None
+    iqr_ms: float | None
+    min_ms: float | None
+    cv: float | None
+    runs: int | None
+    device: str | None
+    threads: int | None
+    achieved_gflops: float | None
+    achieved_gbps: float | None
+    bound: str | None
+    fraction_of_roof: float | None
+    peak_bytes: int | None
+
+
+CSV_COLUMNS = list(StageRow.__annotations__)
+
+
+def layer_table(stack: StackResult, exact: bool = True) -> MetricTable:
+    """A row per layer and a total row: output shape, params and MACs per column, share and ratio.
+
+    ``exact=False`` is the terminal's compact form: 4 significant digits and no kind column.
+    """
+    num = fmt_int if exact else fmt_si
+    timed = bool(stack.latency) and exact  # the terminal shows timings in their own table
+    headers = titles("layer", "kind", "output", *PARAMS_MACS, "mac_share", "ratio")
+    if timed:
+        headers += titles("standard_ms", "separable_ms")
+    sep_total = stack.total("separable", "macs")
+    rows: list[tuple[str, str, tuple[int, ...], LayerResult | StackResult, dict[str, Latency]]] = [
+        (layer.name, layer.kind.value, layer.output_shape, layer, layer.latency) for layer in stack.layers
+    ]
+    body: list[list[str]] = []
+    for name, kind, shape, source, latency in [
+        *rows,
+        ("total", "", stack.output_shape, stack, stack.latency),
+    ]:
+        std_params, sep_params, std_macs, sep_macs = (
+            _metric(source, column, metric) for metric in ("params", "macs") for column in COLUMNS
+        )
+        ratio = ratio_of(sep_macs, std_macs)
+        share = f"{share_of(sep_macs, sep_total) * 100:.1f}"
+        row = [name, kind, fmt_compact_shape(shape), num(std_params), num(sep_params), num(std_macs),
+               num(sep_macs), share, "-" if ratio is None else f"{ratio:.3f}"]  # fmt: skip
+        if timed:
+            row += [fmt_ms(_median(latency.get(c))) for c in COLUMNS]
+        body.append(row)
+    if not exact:
+        headers = stacked_headers(headers)
+        headers.pop(1)
+        for row in body:
+            row.pop(1)
+    return headers, body
+
+
+def layer_latency_table(stack: StackResult) -> MetricTable:
+    """Per layer and for each whole column: medians, CV and the speedup."""
+    headers = titles("layer", "standard_ms", "separable_ms", "standard_cv", "separable_cv", "speedup")
+    entries = [(layer.name, layer.latency, layer.round_speedups) for layer in stack.layers]
+    entries.append(("whole column", stack.latency, stack.round_speedups))
+    body = []
+    for name, latency, rounds in entries:
+        std, sep = latency.get("standard"), latency.get("separable")
+        ratio = speedup_of(rounds, latency)
+        speedup = "-" if ratio is None else f"{ratio:.2f}×"
+        cvs = [fmt_cv(lat) for lat in (std, sep)]
+        body.append([name, fmt_ms(_median(std)), fmt_ms(_median(sep)), *cvs, speedup])
+    return stacked_headers(headers), body
+
+
+def _metric(source: LayerResult | StackResult, column: str, metric: str) -> int:
+    if isinstance(source, StackResult):
+        return source.total(column, metric)
+    return int(getattr(source.column(column), metric))
+
+
+def _median(latency: Latency | None) -> float | None:
+    return latency.median_ms if latency is not None else None
+
+
+def stack_summary(stack: StackResult) -> list[str]:
+    """Exact totals per column and the reduction."""
+    lines = []
+    for column in COLUMNS:
+        lines.append(
+            f"{column}: {fmt_int(stack.total(column, 'params'))} params, "
+            f"{fmt_int(stack.total(column, 'macs'))} MACs, "
+            f"{fmt_int(stack.total(column, 'elementwise_ops'))} other ops"
+        )
+    if stack.total("standard", "macs") and stack.total("standard", "params"):
+        p, m = stack.ratio("params"), stack.ratio("macs")
+        lines.append(f"separable: {fmt_pct_fewer(p)} params (ratio {p:.4f}), {fmt_pct_fewer(m)} MACs (ratio {m:.4f})")
+    if set(COLUMNS) <= set(stack.latency):
+        std, sep = stack.latency["standard"], stack.latency["separable"]
+        lines.append(
+            f"measured: standard {std.median_ms:.3f} ms, separable {sep.median_ms:.3f} ms, "
+            f"speedup {stack.speedup:.2f}× "
+            f"on {std.device} ({std.dtype}, {fmt_threads(std.threads)})"
+        )
+    return lines
+
+
+def sweep_table(stacks: Sequence[StackResult], keys: Sequence[str], exact: bool = True) -> MetricTable:
+    """A row per sweep point: its values, both columns' totals and the ratios."""
+    num = fmt_int if exact else fmt_si
+    headers = [*keys, *titles(*PARAMS_MACS, "param_ratio", "mac_ratio")]
+    body = [
+        [fmt_value(stack.point[k]) for k in keys]
+        + [
+            num(stack.total("standard", "params")),
+            num(stack.total("separable", "params")),
+            num(stack.total("standard", "macs")),
+            num(stack.total("separable", "macs")),
+            f"{stack.ratio('params'):.4f}",
+            f"{stack.ratio('macs'):.4f}",
+        ]
+        for stack in stacks
+    ]
+    return (headers if exact else stacked_headers(headers)), body
+
+
+def _budget_value(value: float | None, metric: str, minimum: bool) -> str:
+    if value is None:
+        return "not timed"
+    if minimum:
+        return f"{value:.1f}%"
+    return f"{value:.3f} ms" if metric == "latency_ms" else fmt_int(int(round(value)))
+
+
+def budget_table(checks: Sequence[BudgetCheck]) -> MetricTable:
+    headers = titles("budget", "limit", "actual", "margin", "verdict")
+    body = []
+    for ch in checks:
+        limit = f"≥ {ch.limit:g}%" if ch.minimum else "≤ " + _budget_value(ch.limit, ch.metric, False)
+        margin = ch.margin
+        if margin is None:
+            margin_text, verdict = "-", "skipped"
+        else:
+            margin_text = _budget_value(margin, ch.metric, ch.minimum)
+            if not ch.minimum and ch.limit:
+                margin_text += f" ({margin / ch.limit * 100:.1f}%)"
+            verdict = "pass" if ch.ok else "FAIL"
+        name = f"{ch.scope} {ch.column} {ch.metric}"
+        body.append([name, limit, _budget_value(ch.actual, ch.metric, ch.minimum), margin_text, verdict])
+    return headers, body
+
+
+def baseline_table(deltas: Sequence[Delta], max_increase: float | None) -> MetricTable:
+    headers = titles("column", "metric", "baseline", "now", "change", "verdict")
+    body = []
+    for d in deltas:
+
+        def show(v: float, metric: str = d.metric) -> str:
+            return f"{v:.3f} ms" if metric == "latency_ms" else fmt_int(int(v))
+
+        if not d.gated or max_increase is None:
+            verdict = "-"
+        else:
+            verdict = "FAIL" if d.change_pct > max_increase else "pass"
+        body.append([d.column, d.metric, show(d.old), show(d.new), f"{d.change_pct:+.1f}%", verdict])
+    return headers, body
+
+
+GEOMETRY_COLUMNS = [
+    "in_channels", "out_channels", "groups", "padding_mode",
+    *(f"{field}_{dim}" for field in ("kernel", "stride", "padding", "dilation") for dim in (1, 2, 3)),
+]  # fmt: skip
+
+
+def geometry(conv: ConvLayer | None) -> dict[str, Any]:
+    """A stage's conv as one CSV column per number (per spatial dim: ``kernel_1`` … ``kernel_3``)."""
+    if conv is None:
+        return {}
+    out: dict[str, Any] = {"in_channels": conv.in_channels, "out_channels": conv.out_channels, "groups": conv.groups}
+    padding = conv.padding
+    if isinstance(padding, str):
+        out["padding_mode"], padding = padding, ()
+    for field, values in (("kernel", conv.kernel_size), ("stride", conv.stride), ("padding", padding),
+                          ("dilation", conv.dilation)):  # fmt: skip
+        out |= {f"{field}_{i}": v for i, v in enumerate(values, 1)}
+    return out
+
+
+def _model_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
+    """A model config: a row per conversion candidate, then the model's totals (separable: converted)."""
+    a = r.model
+    assert a is not None
+    out: list[dict[str, Any]] = []
+    for c in a.candidates:
+        out.append({
+            "config": r.name, "point": "", "layer": c.path, "kind": "candidate", "output_shape": "",
+            "standard_params": c.params, "separable_params": c.separable_params, "standard_macs": c.macs,
+            "separable_macs": c.separable_macs, "standard_median_ms": "", "separable_median_ms": "",
+        })  # fmt: skip
+    converted = a.converted
+    original, after = a.latency.get("original"), a.latency.get("converted")
+    out.append({
+        "config": r.name, "point": "", "layer": "total", "kind": "model",
+        "output_shape": " ".join("x".join(map(str, s)) for s in a.totals.output_shapes),
+        "standard_params": a.totals.params, "separable_params": converted.params if converted else "",
+        "standard_macs": a.totals.macs, "separable_macs": converted.macs if converted else "",
+        "standard_median_ms": original.median_ms if original else "",
+        "separable_median_ms": after.median_ms if after else "",
+    })  # fmt: skip
+    return out
+
+
+def config_csv_rows(r: ConfigReport) -> list[dict[str, Any]]:
+    """A row per layer and sweep point (plus the point's total)."""
+    rows = _model_csv_rows(r) if r.model is not None else []
+    for stack in r.stacks:
+        entries: list[tuple[str, str, Any]] = [(layer.name, layer.kind.value, layer) for layer in stack.layers]
+        for name, kind, layer in [*entries, ("total", "", None)]:
+            row: dict[str, Any] = {
+                "config": r.name,
+                "point": point_label(stack.point),
+                "layer": name,
+                "kind": kind,
+            }
+            for column in COLUMNS:
+                if layer is None:
+                    row[f"{column}_params"] = stack.total(column, "params")
+                    row[f"{column}_macs"] = stack.total(column, "macs")
+                    latency = stack.latency.get(column)
+                else:
+                    row[f"{column}_params"] = layer.column(column).params
+                    row[f"{column}_macs"] = layer.column(column).macs
+                    latency = layer.latency.get(column)
+                row[f"{column}_median_ms"] = "" if latency is None else latency.median_ms
+            row["output_shape"] = "x".join(map(str, (layer.output_shape if layer else stack.output_shape)))
+            standard = list(layer.stages("standard")) if layer is not None else []
+            if len(standard) == 1:  # a conv layer: its standard conv's numbers, one column each
+                row |= {k: v for k, v in geometry(standard[0].conv).items() if k in CONFIG_CSV_COLUMNS}
+            rows.append(row)
+    return rows
+
+
+CONFIG_CSV_COLUMNS = [
+    "config", "point", "layer", "kind", "output_shape", "standard_params", "separable_params",
+    "standard_macs", "separable_macs", "standard_median_ms", "separable_median_ms", "in_channels", "out_channels",
+    "groups", "kernel_1", "kernel_2", "kernel_3", "stride_1", "stride_2", "stride_3",
+]  # fmt: skip
+
+
+def stage_rows(c: Comparison, name: str = "", row: TimingRow | None = None) -> list[StageRow]:
+    """Standard, depthwise, pointwise and separable-total rows of one timing case (or untimed)."""
+    label = name or describe(c)
+    items = row.analysis if row is not None else c.analysis
+    rows: list[StageRow] = []
+    for item_name in ITEMS:
+        item = items[item_name]
+        stats, lat, line = item.stats, item.latency, item.roofline
+        rows.append(
+            StageRow(
+                comparison=label,
+                variant="standard" if item_name == "standard" else "separable",
+                stage="total" if item_name == "separable" else item_name,
+                batch=stats.input_shape[0],
+                input_shape=list(stats.input_shape),
+                output_shape=list(stats.output_shape),
+                params=stats.params,
+                macs=stats.macs,
+                flops=stats.flops,
+                elementwise_ops=stats.elementwise_ops,
+                buffers=stats.buffers,
+                weight_bytes=item.traffic.weight_bytes,
+                min_bytes_moved=item.traffic.min_bytes_moved,
+                intermediate_bytes=item.intermediate_bytes,
+                arithmetic_intensity=item.arithmetic_intensity,
+                dtype=row.case.dtype.value if row else DType.FLOAT32.value,
+                channels_last=row.case.channels_last if row else None,
+                compiled=row.case.compiled if row else None,
+                backward=row.case.backward if row else None,
+                median_ms=lat.median_ms if lat else None,
+                iqr_ms=lat.iqr_ms if lat else None,
+                min_ms=lat.min_ms if lat else None,
+                cv=lat.cv if lat else None,
+                runs=lat.runs if lat else None,
+                device=lat.device if lat else None,
+                threads=lat.threads if lat else None,
+                achieved_gflops=line.achieved_gflops if line else None,
+                achieved_gbps=line.achieved_gbps if line else None,
+                bound=line.bound if line else None,
+                fraction_of_roof=line.fraction_of_roof if line else None,
+                peak_bytes=item.peak_bytes,
+            )
+        )
+    return rows
+
+
+def first_case_rows(c: Comparison, name: str = "") -> list[StageRow]:
+    """The rows the main table shows: the first timing case, or the counts alone."""
+    return stage_rows(c, name, c.timings[0] if c.timings else None)
+
+
+def all_stage_rows(c: Comparison, name: str = "") -> list[StageRow]:
+    """Rows of every timing case (one untimed set without timing): the CSV export."""
+    if not c.timings:
+        return stage_rows(c, name)
+    return [r for row in c.timings for r in stage_rows(c, name, row)]
+
+
+def theory_text(c: Comparison) -> str:
+    """The MobileNet ratio with its terms filled in."""
+    s = c.spec
+    k = math.prod(s.kernel_size)
+    factor = "" if s.multiplier * s.groups == 1 else f"{s.multiplier * s.groups}·"
+    head = "m·g·(1/C_out + 1/prod(k))" if factor else "1/C_out + 1/prod(k)"
+    return f"{head} = {factor}(1/{s.out_channels} + 1/{k}) = {c.theoretical_ratio:.4f}"
+
+
+def summary_lines(c: Comparison) -> list[str]:
+    """The plain-language verdict under a comparison."""
+    lines = [
+        f"separable: {fmt_pct_fewer(c.param_ratio)} params (ratio {c.param_ratio:.4f}), "
+        f"{fmt_pct_fewer(c.mac_ratio)} MACs (ratio {c.mac_ratio:.4f})",
+        f"theoretical ratio {theory_text(c)} ({fmt_pct_fewer(c.theoretical_ratio)})",
+        *([note] if (note := explain.ratio_note(c)) else []),
+        f"bytes in {c.timings[0].case.dtype.value if c.timings else 'float32'}: activations are each stage's input "
+        "and output, the intermediate is the depthwise output the pair writes and reads back; min traffic moves "
+        "each once",
+    ]
+    if c.speedup is not None:
+        lat = c.latency["standard"]
+        lines.append(
+            f"measured speedup {c.speedup:.2f}× on {lat.device} ({fmt_threads(lat.threads)}; latency is the "
+            f"median ±IQR of {lat.runs} and {c.latency['separable'].runs} runs); "
+            f"MACs predict {1 / c.mac_ratio:.2f}×"
+        )
+    lines += [line for row in c.timings if (line := explain.explanation(c, row))]
+    if c.timings and not c.peaks:
+        lines.append("no roofline: machine peaks were not measured (dsconv peaks, or drop --no-roofline)")
+    if c.conditions is not None:
+        lines.append(environment.summary(c.conditions))
+    lines += [f"warning: {w}" for w in explain.noise_warnings(c)]
+    if c.interrupted:
+        lines.append(f"interrupted: {len(c.timings)} timing case(s) shown are what was measured before Ctrl-C")
+    lines.extend(c.notes)
+    return lines
+
+
+MetricTable = tuple[list[str], list[list[str]]]
+
+# Every title a table shows, keyed by the field it shows, as torchinfo keeps its header titles: a
+# title changes here once and reads the same in the terminal, Markdown and every command.
+TITLES: dict[str, str] = {
+    # stack and sweep tables: a column per variant
+    "layer": "layer", "kind": "kind", "output": "output",
+    "standard_params": "std params", "separable_params": "sep params",
+    "standard_macs": "std MACs", "separable_macs": "sep MACs",
+    "mac_share": "sep MAC%", "param_ratio": "param ratio", "mac_ratio": "MAC ratio", "ratio": "ratio",
+    "standard_ms": "std ms", "separable_ms": "sep ms", "standard_cv": "std CV", "separable_cv": "sep CV",
+    "speedup": "speedup", "case": "case",
+    "standard": "standard", "depthwise": "depthwise", "pointwise": "pointwise", "separable": "separable",
+    # one comparison: a row per metric
+    "params": "params", "macs": "MACs", "flops": "FLOPs (2×MACs)", "elementwise_ops": "other ops",
+    "output_shape": "output shape", "buffers": "buffers", "weight_bytes": "weights",
+    "activation_bytes": "activations", "intermediate_bytes": "intermediate", "min_bytes_moved": "min traffic",
+    "arithmetic_intensity": "FLOPs per byte", "median_ms": "latency ms", "cv": "CV",
+    "peak_bytes": "allocator peak", "achieved_gflops": "GFLOP/s", "achieved_gbps": "GB/s",
+    "fraction_of_roof": "roof reached",
+    # budgets, baselines, cross-checks
+    "budget": "budget", "limit": "limit", "actual": "actual", "margin": "margin", "verdict": "verdict",
+    "column": "column", "metric": "metric", "baseline": "baseline", "now": "now", "change": "change",
+    "stage": "stage", "quantity": "quantity", "reference": "reference", "dsconv": "dsconv",
+    "reference_value": "reference value", "": "", "cached": "cached",
+    # whole models and the conversion advisor
+    "config": "config", "points": "points", "budgets": "budgets",
+    "module": "module", "type": "type", "share": "share", "conv": "conv",
+    "to_params": "→ params", "to_macs": "→ MACs", "macs_saved": "MACs saved", "theoretical_ratio": "theory",
+    "predicted": "MACs predict",
+}  # fmt: skip
+PARAMS_MACS = ("standard_params", "separable_params", "standard_macs", "separable_macs")
+
+
+def titles(*keys: str) -> list[str]:
+    """The titles of ``keys``, in order."""
+    return [TITLES[key] for key in keys]
+
+
+def metric_table(rows: Sequence[StageRow]) -> MetricTable:
+    """Pivot one comparison's rows: a column per stage, a row per metric."""
+    headers = ["", *[_column_title(r) for r in rows]]
+    timed = any(r["median_ms"] is not None for r in rows)
+    metrics: list[tuple[str, Any]] = [
+        ("params", lambda r: fmt_int(r["params"])),
+        ("macs", lambda r: fmt_int(r["macs"])),
+        ("flops", lambda r: fmt_int(r["flops"])),
+        ("elementwise_ops", lambda r: fmt_int(r["elementwise_ops"])),
+        ("output_shape", lambda r: fmt_compact_shape(r["output_shape"])),
+    ]
+    if any(r["buffers"] for r in rows):
+        metrics.insert(4, ("buffers", lambda r: fmt_int(r["buffers"])))
+    metrics.append(("weight_bytes", lambda r: fmt_bytes(r["weight_bytes"])))
+    metrics.append(("activation_bytes", lambda r: fmt_bytes(r["min_bytes_moved"] - r["weight_bytes"])))
+    if any(r["intermediate_bytes"] for r in rows):
+        metrics.append(
+            ("intermediate_bytes", lambda r: fmt_bytes(r["intermediate_bytes"]) if r["intermediate_bytes"] else "-")
+        )
+    metrics.append(("min_bytes_moved", lambda r: fmt_bytes(r["min_bytes_moved"])))
+    metrics.append(("arithmetic_intensity", lambda r: f"{r['arithmetic_intensity']:.2f}"))
+    if timed:
+        metrics.append(("median_ms", lambda r: fmt_ms(r["median_ms"], r["iqr_ms"])))
+        metrics.append(("cv", lambda r: "-" if r["cv"] is None else f"{r['cv']:.1%}"))
+    if any(r["peak_bytes"] is not None for r in rows):
+        metrics.append(("peak_bytes", lambda r: "-" if r["peak_bytes"] is None else fmt_bytes(r["peak_bytes"])))
+    if any(r["bound"] for r in rows):
+        metrics.append(("achieved_gflops", lambda r: _opt(r["achieved_gflops"], "{:.2f}")))
+        metrics.append(("achieved_gbps", lambda r: _opt(r["achieved_gbps"], "{:.2f}")))
+        metrics.append(("fraction_of_roof", _roof_reached))
+    body = [[TITLES[key], *[fn(r) for r in rows]] for key, fn in metrics]
+    return headers, body
+
+
+def fmt_cv(latency: Latency | None) -> str:
+    """The spread of a timing, or ``-`` where there is none to show (untimed, or a single block)."""
+    return "-" if latency is None or latency.cv is None else f"{latency.cv:.1%}"
+
+
+def _roof_reached(row: StageRow) -> str:
+    if row["bound"] is None or row["fraction_of_roof"] is None:
+        return "-"
+    return f"{row['fraction_of_roof']:.1%} {row['bound']}"
+
+
+def _opt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def peaks_table(peaks: Peaks, cached: bool, cache_file: str) -> MetricTable:
+    """The measured peaks as label/value rows."""
+    body = [
+        ["device", f"{peaks.device} ({peaks.device_name})"],
+        ["dtype, threads", f"{peaks.dtype}, {peaks.threads}"],
+        ["memory bandwidth", f"{peaks.bandwidth_gbps:.2f} GB/s (large copy, read + write)"],
+        ["compute peak", f"{peaks.compute_gflops:.2f} GFLOP/s (large matrix product)"],
+        ["ridge point", f"{peaks.ridge_point:.2f} FLOPs per byte"],
+        ["measured", f"{peaks.measured_at} with torch {peaks.torch_version}"],
+        ["cache", f"{'cached' if cached else 'measured now'}: {cache_file}"],
+    ]
+    return ["", "value"], body
+
+
+def peaks_check_table(cached: Peaks | None, now: Peaks) -> MetricTable:
+    """Cached peaks beside today's, with the ratio."""
+    body = []
+    for label, attr, unit in (("memory bandwidth", "bandwidth_gbps", "GB/s"), ("compute peak", "compute_gflops",
+                                                                              "GFLOP/s")):  # fmt: skip
+        new = getattr(now, attr)
+        old = getattr(cached, attr) if cached is not None else None
+        body.append([label, "-" if old is None else f"{old:.2f} {unit}", f"{new:.2f} {unit}",
+                     "-" if not old else f"{new / old:.2f}×"])  # fmt: skip
+    return titles("", "cached", "now", "change"), body
+
+
+def peaks_check_summary(cached: Peaks | None, now: Peaks) -> str:
+    if cached is None:
+        return "no cached peaks to compare with: dsconv peaks measures and caches them"
+    ratio = now.compute_gflops / cached.compute_gflops
+    if ratio < 0.7:
+        return (f"today's machine reaches {ratio:.0%} of the cached compute peak (measured {cached.measured_at}): "
+                "it is busy or throttled, so timings now run slow and rooflines read high")  # fmt: skip
+    if ratio > 1.3:
+        return (f"today's machine reaches {ratio:.0%} of the cached compute peak: the cached figure is too low; "
+                "dsconv peaks --refresh on a quiet machine")  # fmt: skip
+    return f"today's machine matches the cached peaks within 30% (compute {ratio:.0%})"
+
+
+def timing_table(c: Comparison) -> MetricTable:
+    """A row per timing case: each item's median, the speedup and what MACs predict."""
+    headers = titles("case", *ITEMS, "speedup")
+    body = []
+    for row in c.timings:
+        cells = [fmt_ms(_median(row.latency.get(name))) for name in ITEMS]
+        speedup = "-" if row.speedup is None else f"{row.speedup:.2f}×"
+        body.append([row.case.label, *cells, speedup])
+    return headers, body
+
+
+def _column_title(row: StageRow) -> str:
+    if row["variant"] == "standard":
+        return "standard"
+    return "separable" if row["stage"] == "total" else row["stage"]
+
+
+def checks_table(checks: Sequence[Check]) -> MetricTable:
+    """Rows of a cross-check: stage, quantity, reference, analytic, reference value, verdict."""
+    headers = titles("stage", "quantity", "reference", "dsconv", "reference_value", "verdict")
+    notes: list[str] = []
+
+    def show(v: Any) -> str:
+        if v is None:
+            return "-"
+        return fmt_shape(v) if isinstance(v, tuple) else fmt_int(v)
+
+    body = [
+        [
+            ch.stage,
+            ch.quantity,
+            ch.source,
+            show(ch.analytic),
+            show(ch.reference),
+            _verdict(ch, notes),
+        ]
+        for ch in checks
+    ]
+    return headers, body
+
+
+def _verdict(ch: Check, notes: list[str]) -> str:
+    if ch.reference is not None:
+        return "ok" if ch.ok else "MISMATCH"
+    if ch.note not in notes:
+        notes.append(ch.note)
+    return f"skipped ({notes.index(ch.note) + 1})"
+
+
+def check_notes(checks: Sequence[Check]) -> list[str]:
+    """Why checks were skipped, numbered as the verdict column numbers them (kept apart so the table's
+    label and verdict columns always fit)."""
+    notes: list[str] = []
+    for ch in checks:
+        _verdict(ch, notes)
+    return [f"({i}) skipped: {note}" for i, note in enumerate(notes, 1)]
+
+
+def model_table(a: ModelAnalysis, depth: int | None) -> MetricTable:
+    """One row per module down to ``depth``, indented by depth; each row sums its children."""
+    headers = titles("module", "type", "output", "params", "macs", "share")
+    body = []
+    for r in a.totals.rows:
+        if depth is not None and r.depth > depth:
+            continue
+        name = (r.path.rsplit(".", 1)[-1] if r.path else "(model)") + (f" ×{r.calls}" if r.calls > 1 else "")
+        shapes_out = ", ".join(fmt_compact_shape(s) for s in r.output_shapes) or "-"
+        body.append(["  " * r.depth + name, r.type, shapes_out, fmt_int(r.params), fmt_int(r.macs), f"{r.share:.1%}"])
+    return headers, body
+
+
+def advisor_table(a: ModelAnalysis) -> MetricTable:
+    """Candidates ranked by MACs saved."""
+    headers = titles("conv", "params", "to_params", "macs", "to_macs", "macs_saved", "ratio", "theoretical_ratio")
+    body = [
+        [c.path, fmt_int(c.params), fmt_int(c.separable_params), fmt_int(c.macs),
+         fmt_int(c.separable_macs), fmt_int(c.macs_saved), f"{c.separable_macs / c.macs:.3f}" if c.macs else "-",
+         f"{c.theoretical_ratio:.3f}"]
+        for c in a.candidates
+    ]  # fmt: skip
+    return headers, body
+
+
+def candidate_timing_table(a: ModelAnalysis) -> MetricTable:
+    """Each timed candidate: the conv and its pair alone, measured speedup beside what MACs predict."""
+    headers = titles("conv", "standard_ms", "separable_ms", "standard_cv", "separable_cv", "speedup", "predicted")
+    body = [
+        [t.path, fmt_ms(t.standard.median_ms, t.standard.iqr_ms), fmt_ms(t.separable.median_ms, t.separable.iqr_ms),
+         fmt_cv(t.standard), fmt_cv(t.separable), f"{t.speedup:.2f}×", f"{t.predicted:.2f}×"]
+        for t in a.candidate_timings
+    ]  # fmt: skip
+    return headers, body
+
+
+def model_summary(a: ModelAnalysis) -> list[str]:
+    t = a.totals
+    outputs = ", ".join(fmt_shape(s) for s in t.output_shapes)
+    lines = [f"total: {fmt_int(t.params)} params, {fmt_int(t.macs)} MACs ({fmt_si(2 * t.macs)} FLOPs), "
+             f"{fmt_int(t.other_ops)} other ops; output {outputs}"]  # fmt: skip
+    if a.candidates:
+        params, macs = a.if_converted()
+        lines.append(f"if every candidate were converted: {fmt_int(params)} params "
+                     f"({fmt_pct_fewer(params / t.params) if t.params else '-'}), {fmt_int(macs)} MACs "
+                     f"({fmt_pct_fewer(macs / t.macs) if t.macs else '-'})")  # fmt: skip
+    else:
+        lines.append("no conversion candidates: no standard conv with more than one kernel element")
+    if a.existing_separable:
+        pairs = ", ".join(f"{dw} → {pw}" for dw, pw in a.existing_separable[:4])
+        more = f" (+{len(a.existing_separable) - 4} more)" if len(a.existing_separable) > 4 else ""
+        lines.append(f"already separable: {len(a.existing_separable)} depthwise → 1×1 pairs: {pairs}{more}")
+    if a.converted is not None:
+        c = a.converted
+        lines.append(f"converted {len(a.chosen)} conv(s) and re-counted: {fmt_int(c.params)} params, "
+                     f"{fmt_int(c.macs)} MACs, as predicted; output shapes unchanged")  # fmt: skip
+    if a.totals.uncounted:
+        ops = ", ".join(f"{o.name} ×{o.count}" for o in a.totals.uncounted)
+        lines.append(f"not counted (no MAC or elementwise rule): {ops}")
+    if a.totals.idle_params:
+        idle = ", ".join(f"{o.name} ({fmt_int(o.count)})" for o in a.totals.idle_params[:6])
+        lines.append(f"modules holding parameters that did no counted work: {idle}")
+    for name, lat in a.latency.items():
+        lines.append(f"{name}: {fmt_ms(lat.median_ms, lat.iqr_ms)} median on {lat.device}")
+    if a.candidate_timings:
+        slower = [t.path for t in a.candidate_timings if t.speedup < 1]
+        lines.append(
+            f"timed alone on {a.candidate_timings[0].standard.device}: {len(a.candidate_timings)} candidate(s); "
+            + (f"the pair is slower than the conv for {', '.join(slower)}" if slower else "every pair is faster")
+        )
+    if set(a.latency) == {"original", "converted"}:
+        speedup = a.latency["original"].median_ms / a.latency["converted"].median_ms
+        predicted = a.totals.macs / a.converted.macs if a.converted and a.converted.macs else float("nan")
+        lines.append(f"converted model: {speedup:.2f}× the speed of the original for {predicted:.2f}× fewer MACs")
+    lines += [f"note: {n}" for n in a.notes]
+    lines += [f"check failed: {w}: dsconv {d:,} vs {r:,}" for w, d, r in a.failed_checks]
+    return lines
+
+
+def summary_table(results: Sequence[ConfigReport]) -> MetricTable:
+    """The closing summary of ``dsconv report``: a row per config (a model's separable column: converted)."""
+    headers = titles("config", "points", *PARAMS_MACS, "budgets", "verdict")
+    body = []
+    for r in results:
+        if r.model is not None:
+            a, converted = r.model, r.model.converted
+            values: list[int | None] = [a.totals.params, converted.params if converted else None, a.totals.macs,
+                                        converted.macs if converted else None]  # fmt: skip
+            points = "model"
+        else:
+            first, points = r.stacks[0], str(len(r.stacks))
+            single = len(r.stacks) == 1
+            values = [first.total(c, m) if single else None for m in ("params", "macs") for c in COLUMNS]
+        cells = ["-" if v is None else fmt_si(v) for v in values]
+        body.append([r.name, points, *cells, f"{sum(b.ok for b in r.budgets)}/{len(r.budgets)}",
+                     "pass" if r.ok else "FAIL"])  # fmt: skip
+    return stacked_headers(headers), body

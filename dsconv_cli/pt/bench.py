@@ -1,0 +1,52 @@
+"""Model timings: the original and converted model end to end, and each candidate alone against its pair."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from dsconv_cli.core import counting
+from dsconv_cli.core.advise import spec_of
+from dsconv_cli.core.results import Candidate, CandidateTiming, ModelAnalysis
+from dsconv_cli.errors import MemoryLimitError, SpecError
+from dsconv_cli.pt import timing
+from dsconv_cli.pt.builder import build_variant
+from dsconv_cli.pt.convert import convert
+from dsconv_cli.pt.target import build_target
+
+
+def time_models(
+    result: ModelAnalysis, found: Any, target: str, kwargs: dict[str, Any] | None, chosen: Sequence[Candidate],
+    settings: timing.TimingSettings, max_memory: int,
+) -> ModelAnalysis:  # fmt: skip
+    """End-to-end latency of the original and (with ``--convert``) the converted model, same timing core."""
+    if len(result.input_shapes) != 1:
+        raise SpecError("bench", True, "times models with one input; this one takes several --input-shape")
+    (shape,) = result.input_shapes
+    needed = (result.totals.params * 2 + math.prod(shape)) * settings.dtype.itemsize
+    if needed > max_memory:
+        raise MemoryLimitError(f"--max-memory {max_memory:,} B: timing this model needs about {needed:,} B")
+    model = build_target(found, target, kwargs, "cpu")
+    latency = {"original": timing.time_module(copy.deepcopy(model), shape, settings).latency}
+    if chosen:
+        latency["converted"] = timing.time_module(convert(model, chosen), shape, settings).latency
+    return replace(result, latency=latency)
+
+
+def time_candidate(c: Candidate, settings: timing.TimingSettings, max_memory: int) -> CandidateTiming:
+    """One candidate alone against its separable pair, with compare's timing core, on its first call's input."""
+    comparison = counting.compare(spec_of(c.conv), c.input_shape)
+    needed = counting.timing_bytes(comparison, settings.dtype)
+    if needed > max_memory:
+        raise MemoryLimitError(f"--max-memory {max_memory:,} B: timing candidate {c.path} needs about {needed:,} B")
+    ready = {
+        "standard": timing.prepare(build_variant(comparison.spec.standard()), c.input_shape, settings),
+        "separable": timing.prepare(build_variant(comparison.spec.separable()), c.input_shape, settings),
+    }
+    latency, per_round = timing.measure_rounds(ready, settings.rounds, settings.min_time)  # interleaved
+    return CandidateTiming(c.path, latency["standard"], latency["separable"],
+                           comparison.standard.macs / comparison.separable.macs,
+                           timing.round_ratios(per_round))  # fmt: skip

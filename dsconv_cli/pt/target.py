@@ -1,0 +1,120 @@
+"""A model target: ``package.module:attr`` or ``path/file.py:attr`` imported, then built on a device."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import importlib.util
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dsconv_cli.core.spec import DType
+from dsconv_cli.errors import BuildError, MemoryLimitError, TargetError
+from dsconv_cli.pt.builder import torch_dtype
+from dsconv_cli.pt.trace import unique_params
+
+
+def resolve_target(target: str) -> Any:
+    """Import ``package.module:attr`` or ``path/file.py:attr`` (once) and return ``attr``."""
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"{target}: expected MODULE:ATTR or FILE.py:ATTR, e.g. torchvision.models:mobilenet_v2")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.is_file():
+                raise TargetError(f"{target}: no such file {module_name}")
+            spec = importlib.util.spec_from_file_location(f"dsconv_target_{path.stem}", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            folder = str(path.resolve().parent)
+            sys.path.insert(0, folder)  # the file's own imports of its neighbours
+            try:
+                spec.loader.exec_module(module)
+            finally:
+                sys.path.remove(folder)
+        else:
+            module = importlib.import_module(module_name)
+    except TargetError:
+        raise
+    except ModuleNotFoundError as exc:
+        raise TargetError(f"{target}: module {exc.name or module_name} not found (is it installed?)") from exc
+    except Exception as exc:  # the user's module raising on import
+        raise TargetError(f"{target}: importing {module_name} raised {type(exc).__name__}: {exc}") from exc
+    if not hasattr(module, attr):
+        public = sorted(n for n in vars(module) if not n.startswith("_"))[:8]
+        raise TargetError(f"{target}: {module_name} has no attribute {attr!r} (it has {', '.join(public)}, ...)")
+    found = getattr(module, attr)
+    if not isinstance(found, nn.Module) and not callable(found):
+        raise TargetError(f"{target}: {attr} is a {type(found).__name__}, not an nn.Module, a subclass or a factory")
+    return found
+
+
+def build_target(found: Any, target: str, kwargs: dict[str, Any] | None, device: str) -> nn.Module:
+    """The model ``found`` names: the instance itself, or the class or factory called under ``device``."""
+    if isinstance(found, nn.Module):
+        if kwargs:
+            raise TargetError(f"{target}: is a module instance; --kwargs applies to a class or factory only")
+        return found
+    attr = target.rpartition(":")[2]
+    try:
+        with torch.device(device):
+            built = found(**(kwargs or {}))
+    except Exception as exc:
+        raise BuildError(f"{target}: {attr}(**{kwargs or {}}) raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(built, nn.Module):
+        raise TargetError(f"{target}: {attr}(...) returned a {type(built).__name__}, not an nn.Module")
+    return built
+
+
+def load_target(target: str, kwargs: dict[str, Any] | None = None, device: str = "cpu") -> nn.Module:
+    """``package.module:attr`` or ``path/file.py:attr``: an ``nn.Module`` instance, subclass or factory."""
+    return build_target(resolve_target(target), target, kwargs, device)
+
+
+def build_for_counting(found: Any, target: str, kwargs: dict[str, Any] | None, notes: list[str]) -> nn.Module:
+    """Built under the meta device (no weight memory); on the CPU where the constructor needs real tensors."""
+    try:
+        return build_target(found, target, kwargs, "meta")
+    except BuildError:
+        notes.append("built on the CPU: the model's constructor does not run on the meta device")
+        return build_target(found, target, kwargs, "cpu")
+
+
+def place(model: nn.Module, notes: list[str]) -> tuple[nn.Module, str]:
+    """A copy of the model on the meta device where it can go there; a CUDA model stays where it is."""
+    device = _weights_device(model)
+    if device != "cpu":  # built on meta already, or a CUDA model
+        return model, device
+    try:
+        return copy.deepcopy(model).to("meta"), "meta"  # a copy: the caller's model keeps its weights
+    except Exception as exc:  # a module that cannot live on meta
+        notes.append(f"counted on the CPU: the model does not move to the meta device ({type(exc).__name__})")
+        return model, "cpu"
+
+
+def _weights_device(model: nn.Module) -> str:
+    first = next(iter(model.parameters()), None)
+    return first.device.type if first is not None else "cpu"
+
+
+def materialize(
+    found: Any, target: str, kwargs: dict[str, Any] | None, counted: nn.Module, shapes: Sequence[Sequence[int]],
+    dtype: DType, max_memory: int, notes: list[str],
+) -> tuple[nn.Module, str]:  # fmt: skip
+    """The model with real weights on the CPU, for forwards that need values (bounded by ``max_memory``)."""
+    dt = torch_dtype(dtype)
+    needed = (unique_params(counted) + sum(math.prod(s) for s in shapes)) * dt.itemsize
+    if needed > max_memory:
+        raise MemoryLimitError(
+            f"--max-memory {max_memory:,} B: the forward needs real values on the CPU, and the weights and inputs "
+            f"alone take {needed:,} B; raise --max-memory or shrink --input-shape"
+        )
+    notes.append("counted on the CPU: the forward needs real values (it does not run on the meta device)")
+    return build_target(found, target, kwargs, "cpu").to(dtype=dt).eval(), "cpu"
