@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from cases import STAGE_ROWS
 
-from dsconv_cli.present import export, rows
+from dsconv_cli.present import export, markdown, rows
 
 
 def test_markdown_table() -> None:
-    text = export.markdown_table(*rows.metric_table(STAGE_ROWS[:1]))
+    text = markdown.markdown_table(*rows.metric_table(STAGE_ROWS[:1]))
     assert text.splitlines()[:3] == [
         "|  | standard |",
         "| --- | ---: |",

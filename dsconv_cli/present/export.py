@@ -6,7 +6,6 @@ import csv
 import dataclasses
 import io
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,24 +40,9 @@ from dsconv_cli.present.rows import (
     CSV_COLUMNS,
     GEOMETRY_COLUMNS,
     StageRow,
-    advisor_table,
     all_stage_rows,
-    baseline_table,
-    budget_table,
-    candidate_timing_table,
-    check_notes,
-    checks_table,
     config_csv_rows,
-    first_case_rows,
     geometry,
-    layer_table,
-    metric_table,
-    model_summary,
-    model_table,
-    stack_summary,
-    summary_lines,
-    sweep_table,
-    timing_table,
 )
 from dsconv_cli.version import __version__
 
@@ -332,9 +316,6 @@ def delta_dict(delta: Delta) -> dict[str, Any]:
     }
 
 
-CONFIG_MODEL_DEPTH = 1  # a model config's report shows the model's top-level modules
-
-
 def config_dict(r: ConfigReport) -> dict[str, Any]:
     model = {"model": model_dict(r.model), "totals": model_config_totals(r.model)} if r.model is not None else {}
     return {
@@ -349,28 +330,6 @@ def config_dict(r: ConfigReport) -> dict[str, Any]:
         "ok": r.ok,
         **conditions_dict(r.conditions),
     }
-
-
-def config_markdown(r: ConfigReport, max_increase: float | None = None) -> str:
-    """A CI job summary: headings, tables and a pass/fail line."""
-    parts = [f"## {r.name}", "", f"`{r.path}`", ""]
-    if r.model is not None:
-        parts += [f"Model `{r.model.target}` on {', '.join(fmt_shape(s) for s in r.model.input_shapes)}", "",
-                  *_model_parts(r.model, CONFIG_MODEL_DEPTH), ""]  # fmt: skip
-    elif r.sweep:
-        parts += [markdown_table(*sweep_table(r.stacks, list(r.sweep))), ""]
-    else:
-        (stack,) = r.stacks
-        parts += [f"Input {fmt_shape(stack.input_shape)}", "", markdown_table(*layer_table(stack)), ""]
-        parts += [f"- {line}" for line in stack_summary(stack)]
-        parts += [f"- warning: {w}" for w in explain.stack_noise_warnings(stack)] + [""]
-    if r.budgets:
-        parts += ["### Budgets", "", markdown_table(*budget_table(r.budgets)), ""]
-    if r.deltas:
-        parts += ["### Against the baseline", "", markdown_table(*baseline_table(r.deltas, max_increase)), ""]
-    parts.append(f"**{'PASS' if r.ok else 'FAIL'}**: {r.name}")
-    parts += [f"- {line}" for line in r.failures]
-    return "\n".join(parts) + "\n"
 
 
 def to_config_csv(reports: Sequence[ConfigReport]) -> str:
@@ -426,33 +385,6 @@ def comparisons_csv(comparisons: Sequence[Comparison]) -> str:
             rows.append(row)
             convs.append(by_item.get((row["variant"], row["stage"])))
     return to_csv(rows, convs)
-
-
-_NUMBER = re.compile(r"^[≤≥+\-\s]*[\d.,]+[\d.,%×\s]*(ms|B|KiB|MiB|GiB|[kMGT])?(\s*\(.*\))?$|^-$")
-
-
-def markdown_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    """A GitHub table; columns mostly of numbers are right-aligned, the rest left."""
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
-
-    def numeric(column: int) -> bool:
-        hits = sum(bool(_NUMBER.match(row[column].strip())) for row in body)
-        return column > 0 and hits * 2 > len(body)
-
-    align = ["---:" if numeric(i) else "---" for i in range(len(headers))]
-    return "\n".join([line(headers), "| " + " | ".join(align) + " |", *[line(r) for r in body]])
-
-
-def comparison_markdown(c: Comparison, name: str = "") -> str:
-    parts = [f"### {name or describe(c)}", "", markdown_table(*metric_table(first_case_rows(c, name))), ""]
-    if len(c.timings) > 1:
-        parts += [markdown_table(*timing_table(c)), ""]
-    parts += [f"- {line}" for line in summary_lines(c)]
-    if c.checks:
-        parts += ["", markdown_table(*checks_table(c.checks)), *[f"\n{n}" for n in check_notes(c.checks)]]
-    return "\n".join(parts) + "\n"
 
 
 def _shape_lists(shapes: Sequence[Sequence[int]]) -> list[list[int]]:
@@ -525,20 +457,6 @@ def model_csv(a: ModelAnalysis) -> str:
         d["output_shapes"] = " ".join("x".join(map(str, s)) for s in row.output_shapes)
         writer.writerow(d)
     return buffer.getvalue()
-
-
-def model_markdown(a: ModelAnalysis, depth: int | None) -> str:
-    parts = [f"## {a.target} on {', '.join(fmt_shape(s) for s in a.input_shapes)}", "", *_model_parts(a, depth)]
-    return "\n".join(parts) + "\n"
-
-
-def _model_parts(a: ModelAnalysis, depth: int | None) -> list[str]:
-    parts = [markdown_table(*model_table(a, depth)), ""]
-    if a.candidates:
-        parts += ["### Conversion candidates", "", markdown_table(*advisor_table(a)), ""]
-    if a.candidate_timings:
-        parts += ["### Candidates timed alone", "", markdown_table(*candidate_timing_table(a)), ""]
-    return parts + [f"- {line}" for line in model_summary(a)]
 
 
 def model_config_totals(a: ModelAnalysis) -> dict[str, dict[str, Any]]:
