@@ -419,23 +419,30 @@ def _evaluating(model: nn.Module) -> Iterator[None]:
 
 
 def _run(
-    model: nn.Module, batches: Sequence[Batch], watched: Mapping[int, nn.Module] | None = None
+    model: nn.Module,
+    batches: Sequence[Batch],
+    watched: Mapping[int, nn.Module] | None = None,
+    extra: set[int] | None = None,
 ) -> tuple[list[Any], dict[int, list[torch.Tensor]], list[int]]:
-    """The outputs per batch, and each watched module's inputs (per call) and the order modules were first called."""
+    """The outputs per batch, and each watched module's inputs (per call) and the order modules were first called;
+    ``extra`` collects the watched modules called with more than their input (a transposed conv's output_size)."""
     seen: dict[int, list[torch.Tensor]] = {key: [] for key in watched or {}}
     order: list[int] = []
     handles = []
 
-    def watcher(key: int) -> Callable[[nn.Module, tuple[Any, ...]], None]:
-        def pre(_module: nn.Module, args: tuple[Any, ...]) -> None:
+    def watcher(key: int) -> Callable[[nn.Module, tuple[Any, ...], dict[str, Any]], None]:
+        def pre(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             if not seen[key]:
                 order.append(key)
-            seen[key].append(args[0].detach().clone())  # a later in-place op must not change what was seen
+            x = args[0] if args else kwargs["input"]
+            seen[key].append(x.detach().clone())  # a later in-place op must not change what was seen
+            if extra is not None and (len(args) + len(kwargs) > 1):
+                extra.add(key)
 
         return pre
 
     for key, module in (watched or {}).items():
-        handles.append(module.register_forward_pre_hook(watcher(key)))
+        handles.append(module.register_forward_pre_hook(watcher(key), with_kwargs=True))
     outputs = []
     try:
         with _evaluating(model):
@@ -603,12 +610,13 @@ def convert(
 
     ``rule``: ``all``, ``top:N`` (by MACs saved), ``min-saving:PCT`` (of the conv's own MACs) or
     ``max-error:PCT`` (convs taken by MACs saved per unit of layer error, each kept only while the whole
-    model's output error stays ≤ PCT%). ``multiplier``: an int or ``auto:PCT`` (the smallest keeping PCT%
-    of each conv's weight energy), capped at ``min(C_out, prod(k))``; a conv whose pair would cost as many
-    MACs as the conv is skipped with its reason. Inputs: ``calibrate`` (a ``.pt``/``.npy`` file or tensors),
-    else random normal probes of ``input_shape`` (seeded by ``seed``). ``refit`` (calibration only): each
-    pair's pointwise weights and bias refitted by least squares, in network order, on half the samples; a
-    refit is kept only where it lowers the output error on the other half, on which the result is reported.
+    model's output error, measured before any refit, stays ≤ PCT%). ``multiplier``: an int or ``auto:PCT``
+    (the smallest keeping PCT% of each conv's weight energy), capped at ``min(C_out, prod(k))``; a conv
+    whose pair would cost as many MACs as the conv is skipped with its reason. Inputs: ``calibrate`` (a
+    ``.pt``/``.npy`` file or tensors), else random normal probes of ``input_shape`` (seeded by ``seed``).
+    ``refit`` (calibration only): each pair's pointwise weights and bias refitted by least squares, in
+    network order, on half the samples; a refit is kept only where it lowers the output error on the other
+    half, on which the result is reported.
     """
     how, pct = parse_rule(rule)
     how_init = _init(init)
@@ -639,12 +647,16 @@ def convert(
         described += f"; refit on {_samples(fit)}, measured on the other {_samples(held)}"
 
     sites = _standard_sites(original)
-    y_fit, seen, order = _run(original, fit, {key: site.conv for key, site in sites.items()})
+    extra: set[int] = set()
+    y_fit, seen, order = _run(original, fit, {key: site.conv for key, site in sites.items()}, extra)
     skipped: list[Skipped] = []
     ready: list[_Site] = []
     for key in order:  # network order: the order convs were first called
         site = sites[key]
         site.calls = seen[key]
+        if key in extra:
+            skipped.append(Skipped(site.name, "called with output_size, which its pair cannot take"))
+            continue
         _plan(site, wanted, how_init, skipped, ready)
     skipped.extend(Skipped(s.name, "not called on these inputs") for k, s in sites.items() if not seen[k])
 
