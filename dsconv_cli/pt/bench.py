@@ -14,7 +14,7 @@ from dsconv_cli.core.results import Candidate, CandidateTiming, ModelAnalysis
 from dsconv_cli.errors import MemoryLimitError, SpecError
 from dsconv_cli.pt import timing
 from dsconv_cli.pt.builder import build_variant
-from dsconv_cli.pt.convert import convert
+from dsconv_cli.pt.convert import replace_convs
 from dsconv_cli.pt.target import build_target
 
 
@@ -32,7 +32,7 @@ def time_models(
     model = build_target(found, target, kwargs, "cpu")
     latency = {"original": timing.time_module(copy.deepcopy(model), shape, settings).latency}
     if chosen:
-        latency["converted"] = timing.time_module(convert(model, chosen), shape, settings).latency
+        latency["converted"] = timing.time_module(replace_convs(model, chosen), shape, settings).latency
     return replace(result, latency=latency)
 
 

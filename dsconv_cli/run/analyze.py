@@ -37,7 +37,7 @@ def analyze_model(
     (the first ``bench_top`` by MACs saved without a conversion) each alone against their pair."""
     from dsconv_cli.pt import bench, timing, trace
     from dsconv_cli.pt import target as targets
-    from dsconv_cli.pt.convert import convert
+    from dsconv_cli.pt.convert import replace_convs
 
     shapes = shape_list(input_shape)
     if convert_rule is not None:
@@ -67,7 +67,7 @@ def analyze_model(
     chosen: list[Candidate] = []
     if convert_rule is not None:
         chosen = choose(candidates, convert_rule)
-        converted = trace.count_model(convert(model, chosen), shapes, counted_on, dtype)
+        converted = trace.count_model(replace_convs(model, chosen), shapes, counted_on, dtype)
         result = replace(result, chosen=tuple(c.path for c in chosen), converted=converted)
         check_conversion(result)
     if options.bench:
