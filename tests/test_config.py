@@ -313,3 +313,17 @@ def test_every_shipped_config_and_readme_example_passes_the_schema() -> None:
             config.parse(text, name)  # and the loader takes it too
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"layers": [{"out_channels": 4, "kernel_size": "3"}]}, schema)
+
+
+def test_layer_fields_are_generated_from_the_one_table_of_fields() -> None:
+    """A field is declared once (spec.LAYER_FIELDS / spec.BLOCK_FIELDS): the loader's model, the JSON
+    Schema and the flags all come from that table."""
+    from dsconv_cli.core.spec import BLOCK_FIELDS, LAYER_FIELDS
+
+    table = {f.name: f for f in LAYER_FIELDS + BLOCK_FIELDS}
+    assert list(config.LayerFields.model_fields) == list(table)
+    for name, info in config.LayerFields.model_fields.items():
+        assert info.description == (table[name].doc or table[name].help)
+    properties = config.json_schema()["$defs"]["LayerModel"]["properties"]
+    assert set(table) <= set(properties)
+    assert properties["se"]["anyOf"][0] == {"type": "number", "exclusiveMinimum": 0, "maximum": 1}

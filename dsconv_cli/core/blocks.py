@@ -9,23 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum, unique
 from typing import Any
 
 from dsconv_cli.core.counting import ACT_OPS_PER_ELEMENT, BIAS_OPS_PER_ELEMENT, count_stage
 from dsconv_cli.core.results import LayerStats
-from dsconv_cli.core.spec import Activation, ConvLayer, Norm, Slopes, Stage, broadcast
+from dsconv_cli.core.spec import Activation, ConvLayer, Gate, Norm, Slopes, Stage, broadcast
 from dsconv_cli.errors import SpecError
 
 WIDTH_DIVISOR = 8  # channels scaled by a width multiplier round to a multiple of this (MobileNet, EfficientNet)
-
-
-@unique
-class Gate(StrEnum):
-    """The squeeze-excite gate: sigmoid (SENet, EfficientNet) or hard sigmoid (MobileNetV3)."""
-
-    SIGMOID = "sigmoid"
-    HARDSIGMOID = "hardsigmoid"
 
 
 @dataclass(frozen=True, slots=True)

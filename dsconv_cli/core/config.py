@@ -16,23 +16,30 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
 
-from dsconv_cli.core.blocks import Gate
 from dsconv_cli.core.formatting import escape_control
 from dsconv_cli.core.kinds import ALL_FIELDS, KINDS
 from dsconv_cli.core.parse import parse_convert_rule
 from dsconv_cli.core.spec import (
+    BLOCK_FIELDS,
     DEFAULT_IN_CHANNELS,
     DEFAULT_MAX_LAYERS,
     DEFAULT_MAX_POINTS,
-    ActAfter,
-    Activation,
+    LAYER_FIELDS,
     Budgets,
     LayerDecl,
+    LayerField,
     LayerKind,
-    Norm,
-    Placement,
     Slopes,
     default_input_shape,
     validate_input_shape,
@@ -111,49 +118,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LayerFields(_Strict):
-    """Layer fields: the long flags of ``dsconv compare`` in snake_case."""
+_VALUES: dict[str, Any] = {
+    "positive": Positive,
+    "ints1": IntTuple,
+    "ints0": NonNegTuple,
+    "padding": PaddingValue,
+    "slopes": Annotated[Slopes, BeforeValidator(str), WithJsonSchema({"enum": [1, "1", "channel"]})],
+    "real_positive": Annotated[float, Field(gt=0, allow_inf_nan=False), Real],
+    "real_nonneg": Annotated[float, Field(ge=0, allow_inf_nan=False), Real],
+    "fraction": Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), Real],
+}  # what a config value of each ``LayerField.check`` must be; enums, bools and names by their type
 
-    in_channels: Positive | None = Field(None, description="Input channels; inferred from the previous layer.")
-    out_channels: Positive | None = Field(None, description="Output channels (conv kinds).")
-    kernel_size: IntTuple | None = Field(None, description="3 or [3, 5].")
-    stride: IntTuple | None = None
-    padding: PaddingValue | None = Field(None, description="1, [0, 1], same or valid.")
-    dilation: IntTuple | None = None
-    groups: Positive | None = Field(None, description="Groups of the standard conv.")
-    multiplier: Positive | None = Field(None, description="Depth multiplier of the depthwise stage.")
-    bias: StrictBool | None = None
-    depthwise_bias: StrictBool | None = Field(None, description="Bias on the depthwise stage (default: as bias).")
-    transposed: StrictBool | None = None
-    output_padding: NonNegTuple | None = None
-    norm: Norm | None = None
-    act: Activation | None = None
-    placement: Placement | None = None
-    act_after: ActAfter | None = Field(None, description="depthwise, pointwise, both or none.")
-    slopes: Annotated[Slopes, BeforeValidator(str), WithJsonSchema({"enum": [1, "1", "channel"]})] | None = Field(
-        None, description="PReLU slopes: 1 or channel."
-    )
-    out_features: Positive | None = Field(None, description="Output features (linear layers).")
-    expand: Annotated[float, Field(gt=0, allow_inf_nan=False), Real] | None = Field(
-        None, description="Expansion ratio of an inverted residual (default 6)."
-    )
-    se: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), Real] | None = Field(
-        None, description="Squeeze-excite: squeeze channels = max(1, int(block input channels × se)), e.g. 0.25."
-    )
-    se_channels: Positive | None = Field(None, description="Squeeze-excite width, instead of se.")
-    se_act: Activation | None = Field(None, description="Squeeze-excite activation (default: the block's).")
-    se_gate: Gate | None = Field(None, description="Squeeze-excite gate: sigmoid or hardsigmoid (default sigmoid).")
-    residual: StrictBool | None = Field(
-        None, description="Add the layer's input to its output (a 1×1 projection where shapes differ)."
-    )
-    add: str | None = Field(None, description="Add this earlier layer's output to this layer's output.")
-    share: str | None = Field(None, description="Reuse this earlier layer's weights: params once, MACs per call.")
-    width_multiplier: Annotated[float, Field(gt=0, allow_inf_nan=False), Real] | None = Field(
-        None, description="Scale out_channels, rounded to a multiple of 8 (MobileNet's alpha)."
-    )
-    min_width_multiplier: Annotated[float, Field(ge=0, allow_inf_nan=False), Real] | None = Field(
-        None, description="Floor of the multiplier for this layer (MobileNetV2's last conv: 1.0)."
-    )
+
+def _annotation(f: LayerField) -> Any:
+    if f.check:
+        return _VALUES[f.check]
+    return StrictBool if f.value is bool else f.value
+
+
+# Layer fields: generated from spec's one table of fields (the long flags of ``dsconv compare`` in
+# snake_case, and the block fields), so a field is declared once for the flags, the loader and the schema.
+LayerFields: type[_Strict] = create_model(  # type: ignore[call-overload]
+    "LayerFields",
+    __base__=_Strict,
+    __doc__="Layer fields: the long flags of ``dsconv compare`` in snake_case, and the block fields.",
+    **{
+        f.name: (_annotation(f) | None, Field(None, description=f.doc or f.help))
+        for f in (*LAYER_FIELDS, *BLOCK_FIELDS)
+    },
+)
 
 
 class LayerModel(LayerFields):

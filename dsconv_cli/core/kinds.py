@@ -124,7 +124,7 @@ def _se_planner(options: dict[str, Any], shape: Shape, column: str) -> blocks.Pl
 
 
 SE_FIELDS = frozenset({"se", "se_channels", "se_act", "se_gate"})
-BLOCK_FIELDS = (
+INVERTED_RESIDUAL_FIELDS = (
     frozenset({"in_channels", "out_channels", "kernel_size", "stride", "dilation", "expand", "norm", "act", "slopes"})
     | SE_FIELDS | STACK_FIELDS | set(BLOCK_OPTIONS)
 )  # fmt: skip
@@ -208,7 +208,7 @@ KINDS: dict[LayerKind, Kind] = {
             LayerKind.INVERTED_RESIDUAL,
             "expand 1×1, depthwise k×k, optional squeeze-excite, linear 1×1 projection, identity add when shapes "
             "allow (MobileNetV2, EfficientNet); the standard column has a full k×k conv of the same width",
-            BLOCK_FIELDS,
+            INVERTED_RESIDUAL_FIELDS,
             ("out_channels",),
             _plan_kind_counter(blocks.inverted_residual),
             plan=blocks.inverted_residual,

@@ -112,15 +112,29 @@ class PaddingMode(StrEnum):
 Padding = tuple[int, ...] | PaddingMode
 
 
+@unique
+class Gate(StrEnum):
+    """The squeeze-excite gate: sigmoid (SENet, EfficientNet) or hard sigmoid (MobileNetV3)."""
+
+    SIGMOID = "sigmoid"
+    HARDSIGMOID = "hardsigmoid"
+
+
 @dataclass(frozen=True, slots=True)
 class LayerField:
-    """One field of a conv layer: YAML key = dataclass field = JSON key; the flag is its kebab form."""
+    """One field of a layer: YAML key = dataclass field = JSON key; the flag is its kebab form.
+
+    Declared once in ``LAYER_FIELDS`` (conv fields: a ``dsconv compare`` flag each) or ``BLOCK_FIELDS``
+    (config only); the config's model and JSON Schema are generated from both tables, the flags from the
+    first, and each kind in ``kinds.py`` names the fields it takes."""
 
     name: str
     help: str
     value: type  # what the flag takes: int, bool, str (text parsed by ``text``) or a StrEnum
     short: str = ""
     text: str = ""  # "ints" or "padding": how a str value is parsed
+    check: str = ""  # what a config value must be (config.py's annotations): positive, ints, ... ("" = by value)
+    doc: str = ""  # the config's description where it differs from the flag's help
 
     @property
     def flag(self) -> str:
@@ -130,19 +144,43 @@ class LayerField:
 # The layer fields of ``dsconv compare``, declared once: the CLI's options are generated from this table,
 # and tests hold the config model, ``ConvSpec`` and README to it.
 LAYER_FIELDS: tuple[LayerField, ...] = (
-    LayerField("in_channels", "Input channels (default: from --input-shape, else 16).", int, "-i"),
-    LayerField("out_channels", "Output channels (default: 32).", int, "-o"),
-    LayerField("kernel_size", "Kernel: 3, or one per spatial dim: 3,5 (default: 3).", str, "-k", "ints"),
-    LayerField("stride", "Stride: 1 or 1,2 (default: 1).", str, text="ints"),
+    LayerField(
+        "in_channels",
+        "Input channels (default: from --input-shape, else 16).",
+        int,
+        "-i",
+        check="positive",
+        doc="Input channels; inferred from the previous layer.",
+    ),
+    LayerField(
+        "out_channels",
+        "Output channels (default: 32).",
+        int,
+        "-o",
+        check="positive",
+        doc="Output channels (conv kinds).",
+    ),
+    LayerField(
+        "kernel_size",
+        "Kernel: 3, or one per spatial dim: 3,5 (default: 3).",
+        str,
+        "-k",
+        "ints",
+        "ints1",
+        doc="3 or [3, 5].",
+    ),
+    LayerField("stride", "Stride: 1 or 1,2 (default: 1).", str, text="ints", check="ints1"),
     LayerField(
         "padding",
         "Padding: 1, 0,1, same or valid (default: dilation·(k−1)//2, size-keeping at stride 1).",
         str,
         text="padding",
+        check="padding",
+        doc="1, [0, 1], same or valid.",
     ),  # fmt: skip
-    LayerField("dilation", "Dilation: 1 or 2,1 (default: 1).", str, text="ints"),
-    LayerField("groups", "Groups of the standard conv (default: 1).", int),
-    LayerField("multiplier", "Depth multiplier of the depthwise stage (default: 1).", int),
+    LayerField("dilation", "Dilation: 1 or 2,1 (default: 1).", str, text="ints", check="ints1"),
+    LayerField("groups", "Groups of the standard conv (default: 1).", int, check="positive"),
+    LayerField("multiplier", "Depth multiplier of the depthwise stage (default: 1).", int, check="positive"),
     LayerField("bias", "Bias on every conv (default: no bias).", bool),
     LayerField(
         "depthwise_bias",
@@ -150,7 +188,9 @@ LAYER_FIELDS: tuple[LayerField, ...] = (
         bool,
     ),  # fmt: skip
     LayerField("transposed", "Transposed convs, ConvTranspose*d (default: no).", bool),
-    LayerField("output_padding", "Output padding of transposed convs: 0 or 0,1 (default: 0).", str, text="ints"),
+    LayerField(
+        "output_padding", "Output padding of transposed convs: 0 or 0,1 (default: 0).", str, text="ints", check="ints0"
+    ),
     LayerField("norm", "Normalisation after convs (default: none).", Norm),
     LayerField("act", "Activation after convs (default: none).", Activation),
     LayerField(
@@ -163,7 +203,43 @@ LAYER_FIELDS: tuple[LayerField, ...] = (
         "Which separable stages the activation follows: depthwise, pointwise, both or none (default: by placement).",
         ActAfter,
     ),  # fmt: skip
-    LayerField("slopes", "PReLU slopes: 1 (one shared) or channel (default: channel).", Slopes),
+    LayerField(
+        "slopes",
+        "PReLU slopes: 1 (one shared) or channel (default: channel).",
+        Slopes,
+        check="slopes",
+        doc="PReLU slopes: 1 or channel.",
+    ),
+)
+
+# The fields of block, linear and stack layers: config only (``dsconv compare`` has no flag for them).
+BLOCK_FIELDS: tuple[LayerField, ...] = (
+    LayerField("out_features", "Output features (linear layers).", int, check="positive"),
+    LayerField("expand", "Expansion ratio of an inverted residual (default 6).", float, check="real_positive"),
+    LayerField(
+        "se",
+        "Squeeze-excite: squeeze channels = max(1, int(block input channels × se)), e.g. 0.25.",
+        float,
+        check="fraction",
+    ),
+    LayerField("se_channels", "Squeeze-excite width, instead of se.", int, check="positive"),
+    LayerField("se_act", "Squeeze-excite activation (default: the block's).", Activation),
+    LayerField("se_gate", "Squeeze-excite gate: sigmoid or hardsigmoid (default sigmoid).", Gate),
+    LayerField("residual", "Add the layer's input to its output (a 1×1 projection where shapes differ).", bool),
+    LayerField("add", "Add this earlier layer's output to this layer's output.", str),
+    LayerField("share", "Reuse this earlier layer's weights: params once, MACs per call.", str),
+    LayerField(
+        "width_multiplier",
+        "Scale out_channels, rounded to a multiple of 8 (MobileNet's alpha).",
+        float,
+        check="real_positive",
+    ),
+    LayerField(
+        "min_width_multiplier",
+        "Floor of the multiplier for this layer (MobileNetV2's last conv: 1.0).",
+        float,
+        check="real_nonneg",
+    ),
 )
 
 

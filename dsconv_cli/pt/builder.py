@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from dsconv_cli.core import blocks, kinds
-from dsconv_cli.core.blocks import Gate, Plan, SqueezeExcite
+from dsconv_cli.core.blocks import Plan, SqueezeExcite
 from dsconv_cli.core.results import LayerResult, StackResult
-from dsconv_cli.core.spec import Activation, ConvLayer, DType, LayerKind, Norm, Slopes, Stage
+from dsconv_cli.core.spec import Activation, ConvLayer, DType, Gate, LayerKind, Norm, Slopes, Stage
 
 _CONV: dict[tuple[bool, int], type[nn.Module]] = {
     (False, 1): nn.Conv1d,
