@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -28,12 +28,10 @@ from dsconv_cli.core.parse import (
 from dsconv_cli.core.spec import DEFAULT_MAX_LAYERS, DEFAULT_MAX_POINTS, LAYER_FIELDS, Device, DType, OutputFormat
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, PipeClosed, SpecError, TargetError
 from dsconv_cli.files import check_output_path
-from dsconv_cli.present import export, render
-from dsconv_cli.run import compare as run_compare
-from dsconv_cli.run import configs as run_configs
-from dsconv_cli.run import options as runopts
-from dsconv_cli.run import peaks as run_peaks
 from dsconv_cli.version import __version__
+
+if TYPE_CHECKING:
+    from dsconv_cli.run import options as runopts
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 a requested check failed, 2 bad input, 3 environment."
 
@@ -97,6 +95,10 @@ def compare(
 
     Example: dsconv compare -i 64 -o 128 -k 5 --stride 2 --input-shape 8,64,56,56
     """  # fmt: skip
+    from dsconv_cli.present import render
+    from dsconv_cli.run import compare as run_compare
+    from dsconv_cli.run import options as runopts
+
     dtypes = parse_dtypes(dtype)
     batches = parse_positive_list("batch", batch)
     thread_counts = parse_positive_list("threads", threads)
@@ -131,6 +133,8 @@ def compare(
 
 def run_options(*, max_memory: str, baseline_missing: str = "error", **fields: Any) -> runopts.RunOptions:
     """Checked run options, with a progress bar and notes on stderr."""
+    from dsconv_cli.run import options as runopts
+
     if baseline_missing not in ("error", "ok"):
         raise SpecError("baseline_missing", baseline_missing, "is error (the default) or ok")
     options = runopts.RunOptions(max_memory=parse_size("max_memory", max_memory),
@@ -141,6 +145,8 @@ def run_options(*, max_memory: str, baseline_missing: str = "error", **fields: A
 
 def _on_stderr() -> dict[str, Any]:
     """The runner's callbacks for a terminal: a progress bar and note lines on stderr."""
+    from dsconv_cli.present import render
+
     return {
         "progress": lambda total: render.progress_bar(streams.stderr_console(), total),
         "note": lambda line: streams.stderr_console().print(line, markup=False, soft_wrap=True),
@@ -153,6 +159,8 @@ def _compare_config(
 ) -> None:  # fmt: skip
     from dsconv_cli.core import config as config_module
     from dsconv_cli.present import plot as plot_module
+    from dsconv_cli.present import render
+    from dsconv_cli.run import configs as run_configs
 
     plot_path = check_output_path(plot, "plot")
     if plot_path is not None:
@@ -196,6 +204,9 @@ def report_command(
 
     Example: dsconv report configs/*.yaml --no-bench --format markdown
     """
+    from dsconv_cli.present import render
+    from dsconv_cli.run import configs as run_configs
+
     output_path = check_output_path(output)
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtype, threads=threads, min_time=min_time,
@@ -257,6 +268,8 @@ def analyze(
 
     Example: dsconv analyze torchvision.models:mobilenet_v2 --input-shape 1,3,224,224 --convert top:3
     """
+    from dsconv_cli.present import export, render
+    from dsconv_cli.run import options as runopts
     from dsconv_cli.run.analyze import analyze_model
 
     output_path = check_output_path(output)
@@ -310,6 +323,9 @@ def peaks(
     Example: dsconv peaks --device cpu --dtype float32 --refresh
     """
     from dsconv_cli.core import cache
+    from dsconv_cli.present import render
+    from dsconv_cli.run import options as runopts
+    from dsconv_cli.run import peaks as run_peaks
 
     if output_format is OutputFormat.CSV:
         raise SpecError("format", "csv", "peaks print as table, json or markdown")
@@ -359,8 +375,29 @@ def usage_message(exc: typer.TyperException) -> str:
 LAYER_FIELD_NAMES = frozenset(f.name for f in LAYER_FIELDS)
 
 
+def coerce_only_given_values() -> None:
+    """Typer builds a pydantic adapter for every option of a command on every run, given or not: 0.13 s of
+    ``compare``'s start-up, and the import of pydantic. An option left at its default (``None``, or the
+    declared default object itself) has nothing to coerce, so only given values go through the adapter."""
+    from typer import core
+
+    parameter: Any = getattr(core, "_TyperParameter", None)
+    if parameter is None or getattr(parameter, "dsconv_coerces_given_only", False):
+        return
+    coerce = parameter.process_value
+
+    def process_value(self: Any, ctx: Any, value: Any) -> Any:
+        if (value is None or value is self.default) and not self.required:
+            return value if self.callback is None else self.callback(ctx, self, value)
+        return coerce(self, ctx, value)
+
+    parameter.process_value = process_value
+    parameter.dsconv_coerces_given_only = True
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (for ``main`` and tests)."""
+    coerce_only_given_values()
     command = typer.main.get_command(app)
     streams.ascii_fallback()
     try:

@@ -8,12 +8,15 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from dsconv_cli.errors import OutputError, PipeClosed
 from dsconv_cli.files import write_atomic
-from dsconv_cli.present import render
+
+if TYPE_CHECKING:
+    from dsconv_cli.present.render import Rendered
 
 PIPE_WIDTH = 120  # tables written to a file or a pipe: one stable width, wide enough for every column
 
@@ -33,7 +36,7 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def emit(rendered: render.Rendered, output: Path | None) -> None:
+def emit(rendered: Rendered, output: Path | None) -> None:
     if output is None:
         if sys.stdout is None:
             raise OutputError("cannot write to stdout: it is closed; redirect it or pass --output FILE")
