@@ -335,7 +335,7 @@ def fmt_value(value: Value) -> str:
     return f"{value:,}"
 
 
-_LONG_NUMBER = re.compile(r"\d{5,}")
+_LONG_NUMBER = re.compile(r"\d{4,}")
 
 
 def chain(entry: Entry) -> list[str]:

@@ -174,7 +174,7 @@ def test_seed_example_reads_like_the_study_note() -> None:
                      "floor((50 + 2 · 2 − 2 · (3 − 1) − 1) / 1) + 1 = 50"),
         # f: 1-D, L only
         (dict(in_channels=64, out_channels=64, kernel_size=5, padding=2, groups=64, bias=True), (2, 64, 1000),
-         "depthwise", "N · C_in · O_L · k_L = 2 · 64 · 1000 · 5 = 640,000"),
+         "depthwise", "N · C_in · O_L · k_L = 2 · 64 · 1,000 · 5 = 640,000"),
         # g: 3-D, D·H·W
         (dict(in_channels=8, out_channels=8, kernel_size=3, padding=1, groups=8, bias=True), (1, 8, 16, 32, 32),
          "depthwise", "C_in · k_D · k_H · k_W + C_in = 8 · 3 · 3 · 3 + 8 = 224"),
