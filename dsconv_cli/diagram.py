@@ -5,7 +5,8 @@ each and the ratio at the foot.
 
 Presentation only: shapes and numbers are read from the comparison's records and its working, never counted.
 The picture is a list of shapes written as SVG (text kept as ``<text>``) by the standard library alone; PNG
-goes through matplotlib (the ``plot`` extra), imported only then. A text version serves the terminal.
+goes through matplotlib (the ``plot`` extra), imported only then. The terminal's text version is
+``working.text_drawing``.
 """
 
 from __future__ import annotations
@@ -18,129 +19,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dsconv_cli.errors import DeviceError, OutputError, SpecError
-from dsconv_cli.results import Comparison, LayerStats
-from dsconv_cli.spec import Activation, ConvLayer, Norm, PaddingMode, Stage
-from dsconv_cli.working import Entry, Working, chain, fmt_value, reduction
+from dsconv_cli.results import Comparison
+from dsconv_cli.working import Entry, StageFacts, Working, chain, dims, fmt_value, reduction, stage_facts, total
 
 FORMATS = (".svg", ".png")
-
-# --- what is drawn: the facts of each stage, read from the records ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StageFacts:
-    """One stage as the drawing names it."""
-
-    name: str
-    conv: ConvLayer
-    stats: LayerStats
-    title: str  # conv 3×3
-    options: str  # padding 1, bias
-    filters: int  # how many filters the weight holds
-    filter_shape: tuple[int, ...]  # each filter's (channels, *kernel)
-    filter_text: str  # 32 filters, each 16×3×3
-    params: Entry
-    macs: Entry
-
-
-def _dims(values: Sequence[int]) -> str:
-    return "×".join(str(v) for v in values)
-
-
-def _same(values: Sequence[int]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else _dims(values)
-
-
-def _title(name: str, conv: ConvLayer) -> str:
-    kind = {"standard": "conv", "depthwise": "depthwise", "pointwise": "pointwise"}[name]
-    return f"{'transposed ' if conv.transposed else ''}{kind} {_dims(conv.kernel_size)}"
-
-
-def _options(stage: Stage) -> str:
-    """Stride, padding, dilation, groups, bias, then norm and activation: what else the stage does."""
-    conv, parts = stage.conv, []
-    if stage.name != "pointwise":
-        if any(s != 1 for s in conv.stride):
-            parts.append(f"stride {_same(conv.stride)}")
-        if isinstance(conv.padding, PaddingMode):
-            parts.append(f"padding {conv.padding.value}")
-        elif any(conv.padding):
-            parts.append(f"padding {_same(conv.padding)}")
-        if any(d != 1 for d in conv.dilation):
-            parts.append(f"dilation {_same(conv.dilation)}")
-        if conv.transposed and any(conv.output_padding):
-            parts.append(f"output padding {_same(conv.output_padding)}")
-    if stage.name == "standard" and conv.groups != 1:
-        parts.append(f"groups {conv.groups}")
-    if conv.bias:
-        parts.append("bias")
-    if stage.norm is not Norm.NONE:
-        parts.append(f"then {stage.norm.value} norm")
-    if stage.act is not Activation.NONE:
-        parts.append(f"{'then ' if stage.norm is Norm.NONE else ''}{stage.act.value}")
-    return ", ".join(parts)
-
-
-def stage_facts(c: Comparison, work: Working) -> list[StageFacts]:
-    """Standard, depthwise and pointwise, each with its filters and its params and MACs working."""
-    out = []
-    stages: list[tuple[Stage, LayerStats]] = [(c.spec.standard()[0], c.standard.stages[0])]
-    stages += list(zip(c.spec.separable(), c.separable.stages, strict=True))
-    for stage, stats in stages:
-        conv = stage.conv
-        entries = {e.quantity: e for e in work.item(stage.name).entries}
-        if conv.transposed:  # weight (C_in, C_out/g, *k): each input channel scatters through one kernel
-            count, shape = conv.in_channels, (conv.out_channels // conv.groups, *conv.kernel_size)
-            text = f"{count} kernels, each {_dims(shape)}, scattered"
-        else:
-            count, shape = conv.out_channels, (conv.in_channels // conv.groups, *conv.kernel_size)
-            text = f"{count} filter{'s' if count != 1 else ''}, each {_dims(shape)}"
-        if stage.name == "depthwise":
-            m = conv.out_channels // conv.in_channels
-            text += ": one per channel" if m == 1 else f": {m} per channel"
-        out.append(StageFacts(stage.name, conv, stats, _title(stage.name, conv), _options(stage), count, shape, text,
-                              entries["params"], entries["macs"]))  # fmt: skip
-    return out
-
-
-# --- the text version, for the terminal -----------------------------------------------------------------------------
-
-
-def text_drawing(c: Comparison, work: Working) -> list[str]:
-    """The two structures as text, side by side: shapes, each stage's filters, params and MACs, then the ratio."""
-    standard, depthwise, pointwise = stage_facts(c, work)
-
-    def stage(f: StageFacts) -> list[str]:
-        return [f"  │ {f.title}", f"  │ {f.filter_text}", f"  │ {fmt_value(f.stats.params)} params",
-                f"  │ {fmt_value(f.stats.macs)} MACs"]  # fmt: skip
-
-    shape = fmt_value
-    left = ["standard", shape(c.input_shape), *stage(standard)]
-    right = ["depthwise-separable", shape(c.input_shape), *stage(depthwise), "  ▼",
-             shape(depthwise.stats.output_shape), *stage(pointwise)]  # fmt: skip
-    left += ["  │"] * (len(right) - len(left))
-    sep = work.item("separable").entries
-    totals = {e.quantity: e for e in sep}
-    left += ["  ▼", shape(c.standard.output_shape), f"{fmt_value(c.standard.params)} params",
-             f"{fmt_value(c.standard.macs)} MACs"]  # fmt: skip
-    right += [
-        "  ▼",
-        shape(c.separable.output_shape),
-        _total(totals["params"], "params"),
-        _total(totals["macs"], "MACs"),
-    ]
-    width = max(len(s) for s in left) + 4
-    lines = [f"{a:<{width}}{b}".rstrip() for a, b in zip(left, right, strict=True)]
-    theory = work.ratios[-1]
-    lines.append(f"separable / standard: params {fmt_value(c.param_ratio)}, MACs {fmt_value(c.mac_ratio)} "
-                 f"({reduction(c.mac_ratio)} MACs); {theory.formula} = {fmt_value(theory.value)}")  # fmt: skip
-    return lines
-
-
-def _total(entry: Entry, unit: str) -> str:
-    parts = " + ".join(f"{t:,}" for t in entry.terms)
-    return f"{parts} = {fmt_value(entry.value)} {unit}" if entry.terms else f"{fmt_value(entry.value)} {unit}"
-
 
 # --- the picture: shapes ------------------------------------------------------------------------------------------
 
@@ -420,7 +302,7 @@ def build_picture(c: Comparison, work: Working) -> Picture:
 
     kind = f"{'ConvTranspose' if c.spec.transposed else 'Conv'}{c.spec.rank}d"
     shapes: list[Shape] = [
-        Label(24, 34, f"{kind} {c.spec.in_channels} → {c.spec.out_channels}, kernel {_dims(c.spec.kernel_size)}: "
+        Label(24, 34, f"{kind} {c.spec.in_channels} → {c.spec.out_channels}, kernel {dims(c.spec.kernel_size)}: "
               "standard and depthwise-separable", 19, bold=True),
         Label(24, 56, f"input {fmt_value(tuple(c.input_shape))}; params and MACs as counted (MACs exclude bias, whole "
               "batch); each block's channels go back", 12, fill=MUTED),
@@ -437,7 +319,7 @@ def build_picture(c: Comparison, work: Working) -> Picture:
     param_ratio, mac_ratio, theory = work.ratios
     lines = [
         (f"standard: {fmt_value(c.standard.params)} params, {fmt_value(c.standard.macs)} MACs", False),
-        (f"separable: {_total(totals['params'], 'params')}, {_total(totals['macs'], 'MACs')}", False),
+        (f"separable: {total(totals['params'], 'params')}, {total(totals['macs'], 'MACs')}", False),
         (f"separable / standard: params {' = '.join(chain(param_ratio)[1:])} ({reduction(c.param_ratio)}), "
          f"MACs {' = '.join(chain(mac_ratio)[1:])} ({reduction(c.mac_ratio)})", True),
         (f"MobileNet: {_compact(theory.formula)} = {_compact(theory.substituted)} = {fmt_value(theory.value)}", False),
@@ -508,7 +390,7 @@ def to_svg(picture: Picture) -> str:
 def _mathtext(text: str) -> str:
     """``C_out`` as matplotlib mathtext, dollar signs in the text escaped."""
     escaped = text.replace("$", r"\$")
-    return _SUB.sub(lambda m: rf"${m.group(1)}_{{\mathrm{{{m.group(2)}}}}}$", escaped)
+    return _SUB.sub(lambda m: rf"$\mathrm{{{m.group(1)}}}_{{\mathrm{{{m.group(2)}}}}}$", escaped)
 
 
 def check_target(path: Path) -> None:

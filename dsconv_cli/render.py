@@ -11,22 +11,27 @@ from contextlib import contextmanager
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from dsconv_cli import environment, explain, export, formatting, rows, tables
+from dsconv_cli import environment, explain, export, formatting, rows, tables, working
 from dsconv_cli.results import Comparison, ConfigReport, ModelAnalysis, Peaks
 from dsconv_cli.spec import OutputFormat
 
 Rendered = str | list[RenderableType]
 
 
-def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> Rendered:
-    """Comparisons in ``fmt``."""
+def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat, show_work: bool = False) -> Rendered:
+    """Comparisons in ``fmt``; ``show_work`` adds each count's working (not to CSV)."""
     if fmt is OutputFormat.JSON:
-        return export.to_json(export.document([export.comparison_dict(c) for c in comparisons]))
+        docs = [export.comparison_dict(c) for c in comparisons]
+        if show_work:
+            docs = [working.with_working(d, working.comparison_work(c)) for d, c in zip(docs, comparisons, strict=True)]
+        return export.to_json(export.document(docs))
     if fmt is OutputFormat.CSV:
         return export.comparisons_csv(comparisons)
     if fmt is OutputFormat.MARKDOWN:
-        return "\n".join(export.comparison_markdown(c) for c in comparisons)
-    return [
+        return "\n".join(
+            export.comparison_markdown(c) + (working.work_markdown(c) if show_work else "") for c in comparisons
+        )
+    views = [
         tables.comparison_view(
             formatting.describe(c),
             rows.first_case_rows(c),
@@ -37,28 +42,51 @@ def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> 
         )
         for c in comparisons
     ]
+    if not show_work:
+        return views
+    return [v for c, view in zip(comparisons, views, strict=True) for v in (view, work_view(c))]
+
+
+def work_view(c: Comparison) -> RenderableType:
+    """A comparison's working as a table, then the two structures drawn in text."""
+    work = working.comparison_work(c)
+    return tables.work_view(working.work_rows(work), working.text_drawing(c, work))
 
 
 TABLE_MAX_ROWS = 50
 
 
-def render_configs(results: Sequence[ConfigReport], fmt: OutputFormat, max_increase: float | None) -> Rendered:
-    """Config reports in ``fmt``."""
+def render_configs(
+    results: Sequence[ConfigReport], fmt: OutputFormat, max_increase: float | None, show_work: bool = False
+) -> Rendered:
+    """Config reports in ``fmt``; ``show_work`` adds each conv layer's working (tables: configs without a sweep)."""
     if fmt is OutputFormat.JSON:
-        return export.to_json(export.document(configs=[export.config_dict(r) for r in results]))
+        docs = [export.config_dict(r) for r in results]
+        if show_work:
+            docs = [working.with_config_working(d, r) for d, r in zip(docs, results, strict=True)]
+        return export.to_json(export.document(configs=docs))
     if fmt is OutputFormat.CSV:
         return export.to_config_csv(results)
     if fmt is OutputFormat.MARKDOWN:
-        text = "\n".join(export.config_markdown(r, max_increase) for r in results)
+        text = "\n".join(export.config_markdown(r, max_increase) + (working.layers_markdown(r) if show_work else "")
+                         for r in results)  # fmt: skip
         if len(results) > 1:  # the same closing summary the table format ends with
             text += "\n## Summary\n\n" + export.markdown_table(*rows.summary_table(results)) + "\n"
         return text
     out: list[RenderableType] = []
     for r in results:
         out.extend(config_view(r, max_increase))
+        out.extend(layers_work_view(r) if show_work else [])
     if len(results) > 1:
         out.append(tables.rich_table(rows.summary_table(results), title="summary"))
     return out
+
+
+def layers_work_view(r: ConfigReport) -> list[RenderableType]:
+    """``--show-work`` under a config's tables: a working table per conv layer, with the drawing of a pair."""
+    return [tables.work_view(working.work_rows(work), working.text_drawing(c, work) if c else [],
+                             title=f"{formatting.escape_control(name)}: working")
+            for name, work, c in working.layers_work(r)]  # fmt: skip
 
 
 def config_view(r: ConfigReport, max_increase: float | None) -> list[RenderableType]:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsconv_cli.counting import ACT_OPS_PER_ELEMENT, BIAS_OPS_PER_ELEMENT, NORM_OPS_PER_ELEMENT
-from dsconv_cli.results import Comparison, LayerStats
-from dsconv_cli.spec import Activation, ConvSpec, Norm, PaddingMode, Slopes, Stage
+from dsconv_cli.formatting import escape_control
+from dsconv_cli.results import Comparison, ConfigReport, LayerResult, LayerStats
+from dsconv_cli.spec import COLUMNS, Activation, ConvLayer, ConvSpec, Norm, PaddingMode, Slopes, Stage
 
 DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -295,6 +296,21 @@ def comparison_work(c: Comparison) -> Working:
     return Working(tuple(items), _ratio_entries(c))
 
 
+def layer_work(layer: LayerResult) -> Working | None:
+    """The working of a conv layer of a stack: the items its columns hold, and the ratios where its columns are
+    a standard conv and its pair; None for other kinds and for residual layers (their columns add a shortcut)."""
+    c = layer.comparison
+    if c is None or layer.options.get("residual"):
+        return None
+    names: list[str] = []
+    for column in COLUMNS:
+        stages = [s.name for s in layer.stages(column)]
+        names += [*stages, "separable"] if len(stages) > 1 else stages
+    work = comparison_work(c)
+    pair = names == ["standard", "depthwise", "pointwise", "separable"]
+    return Working(tuple(i for i in work.items if i.item in names), work.ratios if pair else ())
+
+
 # --- JSON -------------------------------------------------------------------------------------------------------
 
 
@@ -312,12 +328,36 @@ def with_working(doc: dict[str, Any], work: Working) -> dict[str, Any]:
     return doc
 
 
+def with_layer_working(doc: dict[str, Any], layer: LayerResult) -> dict[str, Any]:
+    """A stack layer's JSON object with ``working`` under each column and stage, and the ratios' working."""
+    work = layer_work(layer)
+    if work is None:
+        return doc
+    entries = {i.item: [e.to_dict() for e in i.entries] for i in work.items}
+    for column in COLUMNS:
+        stages = [s.name for s in layer.stages(column)]
+        for name in stages if len(stages) > 1 else ():
+            doc[column][name]["working"] = entries[name]
+        doc[column]["working"] = entries[stages[0] if len(stages) == 1 else "separable"]
+    if work.ratios:
+        doc["working"] = [e.to_dict() for e in work.ratios]
+    return doc
+
+
+def with_config_working(doc: dict[str, Any], report: ConfigReport) -> dict[str, Any]:
+    """A config's JSON object with the working of every conv layer of every point."""
+    for point, stack in zip(doc["points"], report.stacks, strict=True):
+        for layer_doc, layer in zip(point["layers"], stack.layers, strict=True):
+            with_layer_working(layer_doc, layer)
+    return doc
+
+
 # --- text -------------------------------------------------------------------------------------------------------
 
 LABELS = {
     "params": "params", "macs": "MACs", "other_ops": "other ops", "buffers": "buffers",
-    "output_shape": "output shape", "param_ratio": "param ratio", "mac_ratio": "MAC ratio",
-    "theoretical_ratio": "MobileNet ratio",
+    "output_shape": "output shape", "param_ratio": "params sep/std", "mac_ratio": "MACs sep/std",
+    "theoretical_ratio": "MobileNet",
 }  # fmt: skip
 
 
@@ -357,17 +397,15 @@ def line(entry: Entry) -> str:
 
 
 def work_rows(work: Working) -> tuple[list[str], list[list[str]]]:
-    """The working as a table: item, quantity, formula, with the numbers, value (notes as rows of their own)."""
+    """The working as a table: item, quantity, then the formula over ``= numbers = value`` (and its note)."""
     body: list[list[str]] = []
-    groups = [(i.item, i.entries) for i in work.items] + [("separable / standard", work.ratios)]
+    groups = [(i.item, i.entries) for i in work.items] + [("ratios", work.ratios)]
     for item, entries in groups:
         for n, entry in enumerate(entries):
             steps = chain(entry)
-            middle = " = ".join(steps[1:-1])
-            body.append([item if n == 0 else "", label(entry), steps[0], middle, steps[-1]])
-            if entry.note:
-                body.append(["", "", f"({entry.note})", "", ""])
-    return ["item", "quantity", "formula", "with the numbers", "value"], body
+            cell = steps[0] + "\n= " + " = ".join(steps[1:]) + (f"\n({entry.note})" if entry.note else "")
+            body.append([item if n == 0 else "", label(entry), cell])
+    return ["item", "quantity", "working: formula, then = the numbers = the value"], body
 
 
 _TOKEN = re.compile(r"floor\(|[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)?|\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\s+|.")
@@ -411,6 +449,154 @@ def markdown_lines(work: Working) -> list[str]:
     return parts
 
 
+# --- the structures drawn: each stage's facts, and a text drawing for the terminal ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StageFacts:
+    """One stage as the drawing names it."""
+
+    name: str
+    conv: ConvLayer
+    stats: LayerStats
+    title: str  # conv 3×3
+    options: str  # padding 1, bias
+    filters: int  # how many filters the weight holds
+    filter_shape: tuple[int, ...]  # each filter's (channels, *kernel)
+    filter_text: str  # 32 filters, each 16×3×3
+    params: Entry
+    macs: Entry
+
+
+def dims(values: Sequence[int]) -> str:
+    """``3×3``."""
+    return "×".join(str(v) for v in values)
+
+
+def _same(values: Sequence[int]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else dims(values)
+
+
+def _title(name: str, conv: ConvLayer) -> str:
+    kind = {"standard": "conv", "depthwise": "depthwise", "pointwise": "pointwise"}[name]
+    return f"{'transposed ' if conv.transposed else ''}{kind} {dims(conv.kernel_size)}"
+
+
+def _options(stage: Stage) -> str:
+    """Stride, padding, dilation, groups, bias, then norm and activation: what else the stage does."""
+    conv, parts = stage.conv, []
+    if stage.name != "pointwise":
+        if any(s != 1 for s in conv.stride):
+            parts.append(f"stride {_same(conv.stride)}")
+        if isinstance(conv.padding, PaddingMode):
+            parts.append(f"padding {conv.padding.value}")
+        elif any(conv.padding):
+            parts.append(f"padding {_same(conv.padding)}")
+        if any(d != 1 for d in conv.dilation):
+            parts.append(f"dilation {_same(conv.dilation)}")
+        if conv.transposed and any(conv.output_padding):
+            parts.append(f"output padding {_same(conv.output_padding)}")
+    if stage.name == "standard" and conv.groups != 1:
+        parts.append(f"groups {conv.groups}")
+    if conv.bias:
+        parts.append("bias")
+    if stage.norm is not Norm.NONE:
+        parts.append(f"then {stage.norm.value} norm")
+    if stage.act is not Activation.NONE:
+        parts.append(f"{'then ' if stage.norm is Norm.NONE else ''}{stage.act.value}")
+    return ", ".join(parts)
+
+
+def stage_facts(c: Comparison, work: Working) -> list[StageFacts]:
+    """Standard, depthwise and pointwise, each with its filters and its params and MACs working."""
+    out = []
+    stages: list[tuple[Stage, LayerStats]] = [(c.spec.standard()[0], c.standard.stages[0])]
+    stages += list(zip(c.spec.separable(), c.separable.stages, strict=True))
+    for stage, stats in stages:
+        conv = stage.conv
+        entries = {e.quantity: e for e in work.item(stage.name).entries}
+        if conv.transposed:  # weight (C_in, C_out/g, *k): each input channel scatters through one kernel
+            count, shape = conv.in_channels, (conv.out_channels // conv.groups, *conv.kernel_size)
+            text = f"{count} kernels, each {dims(shape)}, scattered"
+        else:
+            count, shape = conv.out_channels, (conv.in_channels // conv.groups, *conv.kernel_size)
+            text = f"{count} filter{'s' if count != 1 else ''}, each {dims(shape)}"
+        if stage.name == "depthwise":
+            m = conv.out_channels // conv.in_channels
+            text += ": one per channel" if m == 1 else f": {m} per channel"
+        out.append(StageFacts(stage.name, conv, stats, _title(stage.name, conv), _options(stage), count, shape, text,
+                              entries["params"], entries["macs"]))  # fmt: skip
+    return out
+
+
+# --- the text version, for the terminal -----------------------------------------------------------------------------
+
+
+def text_drawing(c: Comparison, work: Working) -> list[str]:
+    """The two structures as text, side by side: shapes, each stage's filters, params and MACs, then the ratio."""
+    standard, depthwise, pointwise = stage_facts(c, work)
+
+    def stage(f: StageFacts) -> list[str]:
+        return [f"  │ {f.title}", f"  │ {f.filter_text}", f"  │ {fmt_value(f.stats.params)} params",
+                f"  │ {fmt_value(f.stats.macs)} MACs"]  # fmt: skip
+
+    shape = fmt_value
+    left = ["standard", shape(c.input_shape), *stage(standard)]
+    right = ["depthwise-separable", shape(c.input_shape), *stage(depthwise), "  ▼",
+             shape(depthwise.stats.output_shape), *stage(pointwise)]  # fmt: skip
+    left += ["  │"] * (len(right) - len(left))
+    sep = work.item("separable").entries
+    totals = {e.quantity: e for e in sep}
+    left += ["  ▼", shape(c.standard.output_shape), f"{fmt_value(c.standard.params)} params",
+             f"{fmt_value(c.standard.macs)} MACs"]  # fmt: skip
+    right += [
+        "  ▼",
+        shape(c.separable.output_shape),
+        total(totals["params"], "params"),
+        total(totals["macs"], "MACs"),
+    ]
+    width = max(len(s) for s in left) + 4
+    lines = [f"{a:<{width}}{b}".rstrip() for a, b in zip(left, right, strict=True)]
+    theory = work.ratios[-1]
+    lines.append(f"separable / standard: params {fmt_value(c.param_ratio)}, MACs {fmt_value(c.mac_ratio)} "
+                 f"({reduction(c.mac_ratio)} MACs)")  # fmt: skip
+    lines.append(f"MobileNet: {theory.formula} = {theory.substituted} = {fmt_value(theory.value)}")
+    return lines
+
+
+def total(entry: Entry, unit: str) -> str:
+    """``144 + 512 = 656 params``."""
+    parts = " + ".join(f"{t:,}" for t in entry.terms)
+    return f"{parts} = {fmt_value(entry.value)} {unit}" if entry.terms else f"{fmt_value(entry.value)} {unit}"
+
+
 def reduction(ratio: float) -> str:
     """``85.8% fewer``."""
     return f"{(1 - ratio) * 100:.1f}% fewer" if ratio <= 1 else f"{(ratio - 1) * 100:.1f}% more"
+
+
+def work_markdown(c: Comparison) -> str:
+    """A comparison's working as GitHub math, then the two structures drawn in text."""
+    work = comparison_work(c)
+    drawing = ["```text", *text_drawing(c, work), "```"]
+    return "\n".join(["", "#### Working", "", *markdown_lines(work), *drawing]) + "\n"
+
+
+def layers_work(r: ConfigReport) -> list[tuple[str, Working, Comparison | None]]:
+    """Each conv layer's working, with its comparison where its columns are a pair (to draw), for a config
+    without a sweep (a sweep's working is in its JSON)."""
+    found = []
+    for stack in r.stacks if not r.sweep else ():
+        for layer in stack.layers:
+            if (work := layer_work(layer)) is not None:
+                found.append((layer.name, work, layer.comparison if work.ratios else None))
+    return found
+
+
+def layers_markdown(r: ConfigReport) -> str:
+    """Each conv layer's working under a config's Markdown, as GitHub math."""
+    parts = []
+    for name, work, c in layers_work(r):
+        parts += ["", f"#### {escape_control(name)}: working", "", *markdown_lines(work)]
+        parts += ["```text", *text_drawing(c, work), "```"] if c else []
+    return "\n".join(parts) + "\n" if parts else ""

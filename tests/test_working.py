@@ -316,3 +316,97 @@ def test_every_entry_evaluates_to_the_count_and_to_pytorch(drawn: tuple[ConvSpec
             if "output_size" + d in entries:
                 assert evaluate(entries["output_size" + d].substituted) == y.shape[2 + i]
         inputs["pointwise"] = y  # the depthwise output feeds the pointwise stage
+
+
+# --- the command line ----------------------------------------------------------------------------------------------
+
+
+def test_compare_shows_the_seed_working() -> None:
+    from conftest import invoke
+
+    result = invoke("compare", "--no-bench", "--show-work", env={"COLUMNS": "120"})
+    assert result.code == 0 and result.stderr == ""
+    for expected in ("C_out · C_in · k_H · k_W", "= 32 · 16 · 3 · 3 = 4,608", "= 16 · 3 · 3 + 32 · 16 = 144 + 512 = 656",
+                     "= 1/32 + 1/(3 · 3) = 0.1424", "16 filters, each 1×3×3: one per channel"):  # fmt: skip
+        assert expected in result.stdout, expected
+    plain = invoke("compare", "--no-bench", env={"COLUMNS": "120"}).stdout
+    assert result.stdout.startswith(plain) and "working" not in plain
+
+
+def test_compare_markdown_writes_github_math() -> None:
+    from conftest import invoke
+
+    result = invoke("compare", "--no-bench", "--show-work", "--format", "markdown")
+    assert result.code == 0
+    assert "#### Working" in result.stdout
+    assert (
+        r"- params: $C_{\mathrm{out}} \cdot C_{\mathrm{in}} \cdot k_{H} \cdot k_{W} = 32 \cdot 16 \cdot 3 \cdot 3 = 4{,}608$"
+        in (result.stdout)
+    )
+
+
+def test_compare_json_working_evaluates_to_every_count() -> None:
+    import json
+
+    from conftest import invoke
+
+    args = ["compare", "--no-bench", "--format", "json", "-i", "8", "-o", "12", "-k", "3,5", "--stride", "2",
+            "--groups", "4", "--multiplier", "2", "--bias", "--norm", "batch", "--act", "prelu",
+            "--input-shape", "2,8,17,23"]  # fmt: skip
+    plain = json.loads(invoke(*args).stdout)
+    doc = json.loads(invoke(*args, "--show-work").stdout)
+    assert doc["schema_version"] == plain["schema_version"] == 2  # an optional addition: same schema
+    (c,) = doc["comparisons"]
+    places = {"standard": c["standard"], "depthwise": c["separable"]["depthwise"],
+              "pointwise": c["separable"]["pointwise"], "separable": c["separable"]}  # fmt: skip
+    for name, place in places.items():
+        for entry in place["working"]:
+            value = tuple(entry["value"]) if isinstance(entry["value"], list) else entry["value"]
+            assert same(evaluate(entry["substituted"]), value), (name, entry)
+            if entry["quantity"] in ("params", "macs", "buffers", "output_shape"):
+                assert entry["value"] == place[entry["quantity"]], (name, entry)
+            if entry["quantity"] == "other_ops":
+                assert entry["value"] == place["elementwise_ops"]
+    ratios = {e["quantity"]: e["value"] for e in c["working"]}
+    assert ratios == {"param_ratio": c["param_ratio"], "mac_ratio": c["mac_ratio"],
+                      "theoretical_ratio": c["theoretical_ratio"]}  # fmt: skip
+    for place in (c, *places.values()):
+        del place["working"]
+    assert doc == plain  # nothing else changes
+
+
+def test_show_work_refuses_csv() -> None:
+    from conftest import invoke
+
+    for command in (["compare", "--no-bench"], ["report", "configs/seed_example.yaml", "--no-bench"]):
+        result = invoke(*command, "--show-work", "--format", "csv")
+        assert (result.code, result.stderr) == (2, "error: --format csv: has no column for --show-work; use table, "
+                                                   "markdown or json\n")  # fmt: skip
+
+
+def test_report_shows_each_conv_layer_working() -> None:
+    import json
+
+    from conftest import invoke
+
+    configs = ["configs/gtcrn_blocks.yaml", "configs/mobilenet_v1.yaml", "configs/seed_example.yaml"]
+    doc = json.loads(invoke("report", *configs, "--no-bench", "--show-work", "--format", "json").stdout)
+    shown = 0
+    for config in doc["configs"]:
+        for point in config["points"]:
+            for layer in point["layers"]:
+                for column in ("standard", "separable"):
+                    if "working" not in layer[column]:
+                        continue
+                    shown += 1
+                    for entry in layer[column]["working"]:
+                        if entry["quantity"] in ("params", "macs", "buffers"):
+                            assert entry["value"] == layer[column][entry["quantity"]], (layer["name"], entry)
+                        assert same(evaluate(entry["substituted"]), tuple(entry["value"]) if isinstance(
+                            entry["value"], list) else entry["value"])  # fmt: skip
+    assert shown > 20
+    table = invoke("report", "configs/seed_example.yaml", "--no-bench", "--show-work", env={"COLUMNS": "120"})
+    assert table.code == 0
+    assert "conv: working" in table.stdout and "= 16 · 3 · 3 + 32 · 16 = 144 + 512 = 656" in table.stdout
+    markdown = invoke("report", "configs/seed_example.yaml", "--no-bench", "--show-work", "--format", "markdown")
+    assert "#### conv: working" in markdown.stdout and "144 + 512 = 656$" in markdown.stdout
