@@ -8,8 +8,11 @@ from dataclasses import fields
 import pytest
 from rich.console import Console
 
+from dsconv_cli.core import counting
+from dsconv_cli.core.spec import resolve_spec
+from dsconv_cli.core.working import comparison_work
 from dsconv_cli.present import document, markdown, terminal
-from dsconv_cli.present.document import Chart, Conditions, Heading, Lines, Table, Verdict
+from dsconv_cli.present.document import Chart, Conditions, Heading, Lines, Table, Verdict, Work
 
 
 def terminal_text(doc: document.Document, width: int = 400) -> str:
@@ -20,6 +23,7 @@ def terminal_text(doc: document.Document, width: int = 400) -> str:
     return buffer.getvalue()
 
 
+SEED = counting.compare(resolve_spec(rank=2, in_channels=16, out_channels=32), (1, 16, 50, 129))
 EVERY_BLOCK: document.Document = (
     Heading("seed", lines=("`configs/seed.yaml`", "Input (1, 16, 50, 129)"), banner="seed (configs/seed.yaml)"),
     Table(
@@ -33,6 +37,7 @@ EVERY_BLOCK: document.Document = (
     Lines(("warning: conv: run-to-run spread over 10%",), plain=True),
     Conditions("environment: 2 of 2 CPUs; NOT trusted", ("timing not trusted: the machine was busy",)),
     Chart(("kernel_size",), ({"kernel_size": 3}, {"kernel_size": 5}), (0.14, 0.08)),
+    Work("conv: working", comparison_work(SEED), ("standard  depthwise-separable",)),
     Verdict(False, "seed", ("total separable macs 4,231,200 > 4,000,000",)),
 )
 
@@ -46,7 +51,8 @@ def test_each_writer_shows_every_line_and_table_row(write: object) -> None:
     text = write(EVERY_BLOCK)  # type: ignore[operator]
     for line in ("standard: 4,608 params", "warning: conv: run-to-run spread over 10%",
                  "environment: 2 of 2 CPUs; NOT trusted", "timing not trusted: the machine was busy",
-                 "total separable macs 4,231,200 > 4,000,000", "1.500", "seed"):  # fmt: skip
+                 "total separable macs 4,231,200 > 4,000,000", "1.500", "seed", "conv: working",
+                 "standard  depthwise-separable"):  # fmt: skip
         assert line in text, (line, text)
     assert "FAIL" in text
 

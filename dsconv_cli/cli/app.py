@@ -89,6 +89,8 @@ def compare(
     max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
     max_layers: opt.MaxLayersOpt = DEFAULT_MAX_LAYERS,
     strict_timing: opt.StrictTimingOpt = False,
+    show_work: opt.ShowWorkOpt = False,
+    diagram: opt.DiagramOpt = None,
     **layer_flags: Any,
 ) -> None:
     """Count and time a conv layer against its depthwise-separable pair.
@@ -103,6 +105,7 @@ def compare(
     batches = parse_positive_list("batch", batch)
     thread_counts = parse_positive_list("threads", threads)
     output_path = check_output_path(output)
+    diagram_path = _check_work_flags(show_work, diagram, output_format, config_file)
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtypes[0], threads=thread_counts[0] if thread_counts else None,
         min_time=min_time, max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points,
@@ -113,22 +116,43 @@ def compare(
     axes = runopts.TimingAxes(batches, dtypes, channels_last, compile_, backward, roofline, thread_counts)
     if config_file is not None:
         axes.single_for_configs()
-        _compare_config(
-            config_file, layer, shape, batches[0] if batches else None, plot, options, output_format, output_path
-        )
+        _compare_config(config_file, layer, shape, batches[0] if batches else None, plot, options, output_format,
+                        output_path, show_work)  # fmt: skip
         return
     if plot is not None:
         raise SpecError("plot", plot, "draws a sweep; give a --config file with a sweep")
     if options.baseline is not None:
         raise SpecError("baseline", options.baseline, "compares config totals; give a --config file")
     comparison = run_compare.compare_layer(layer, shape, options, axes)
-    streams.emit(render.render_comparisons([comparison], output_format), output_path)
+    streams.emit(render.render_comparisons([comparison], output_format, show_work), output_path)
+    if diagram_path is not None:
+        from dsconv_cli.core.working import comparison_work
+        from dsconv_cli.present import diagram as drawing
+
+        drawing.write_diagram(comparison, comparison_work(comparison), diagram_path)
+        streams.stderr_console().print(f"wrote {diagram_path}", markup=False)
     if comparison.interrupted:
         raise Interrupted("interrupted by Ctrl-C; the timings measured before it are shown")
     if (failure := run_compare.check_failures(comparison)) is not None:
         raise CheckFailed(failure)
     if (failure := runopts.strict_timing_failure(comparison.conditions, options, "compare")) is not None:
         raise CheckFailed(failure)
+
+
+def _check_work_flags(show_work: bool, diagram: str | None, output_format: OutputFormat,
+                      config_file: Path | None) -> Path | None:  # fmt: skip
+    """Refuse ``--show-work`` with CSV and ``--diagram`` with a config, or a diagram path that cannot be written,
+    before any work; the diagram's path."""
+    from dsconv_cli.present import diagram as drawing
+
+    if show_work and output_format is OutputFormat.CSV:
+        raise SpecError("format", "csv", "has no column for --show-work; use table, markdown or json")
+    path = check_output_path(diagram, "diagram")
+    if path is not None:
+        if config_file is not None:
+            raise SpecError("diagram", diagram, "draws one layer; give it without --config")
+        drawing.check_target(path)
+    return path
 
 
 def run_options(*, max_memory: str, baseline_missing: str = "error", **fields: Any) -> runopts.RunOptions:
@@ -155,7 +179,7 @@ def _on_stderr() -> dict[str, Any]:
 
 def _compare_config(
     path: Path, layer: dict[str, Any], shape: tuple[int, ...] | None, batch: int | None, plot: str | None,
-    options: runopts.RunOptions, output_format: OutputFormat, output: Path | None,
+    options: runopts.RunOptions, output_format: OutputFormat, output: Path | None, show_work: bool = False,
 ) -> None:  # fmt: skip
     from dsconv_cli.core import config as config_module
     from dsconv_cli.present import plot as plot_module
@@ -172,7 +196,7 @@ def _compare_config(
     if plot_path is not None:
         plot_module.plot_sweep(plot_path, result.name, result.stacks, list(result.sweep))
         streams.stderr_console().print(f"wrote {plot_path}", markup=False)
-    streams.emit(render.render_configs([result], output_format, options.max_increase), output)
+    streams.emit(render.render_configs([result], output_format, options.max_increase, show_work), output)
     if not result.ok:
         raise CheckFailed(run_configs.failure_summary([result]))
 
@@ -199,6 +223,7 @@ def report_command(
     max_points: opt.MaxPointsOpt = DEFAULT_MAX_POINTS,
     max_layers: opt.MaxLayersOpt = DEFAULT_MAX_LAYERS,
     strict_timing: opt.StrictTimingOpt = False,
+    show_work: opt.ShowWorkOpt = False,
 ) -> None:
     """Run many config files for CI: each one's tables and budgets, then one summary.
 
@@ -208,6 +233,7 @@ def report_command(
     from dsconv_cli.run import configs as run_configs
 
     output_path = check_output_path(output)
+    _check_work_flags(show_work, None, output_format, None)
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtype, threads=threads, min_time=min_time,
         max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points, rounds=rounds,
@@ -215,7 +241,7 @@ def report_command(
     )  # fmt: skip
     results, broken = run_configs.run_config_files(_expand(files), options)
     if results:
-        streams.emit(render.render_configs(results, output_format, options.max_increase), output_path)
+        streams.emit(render.render_configs(results, output_format, options.max_increase, show_work), output_path)
     for message in broken:
         streams.error_line(message)
     if broken:

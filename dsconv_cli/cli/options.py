@@ -91,6 +91,11 @@ BackwardOpt = Annotated[bool, typer.Option("--backward", help="Also time forward
                                            rich_help_panel=TIMING)]
 RooflineOpt = Annotated[bool, typer.Option("--roofline/--no-roofline", help="Place timings under the machine's "
                         "measured peaks (measured once per device and dtype, then cached).", rich_help_panel=TIMING)]
+ShowWorkOpt = Annotated[bool, typer.Option("--show-work", help="Show how each count comes about: its formula, the "
+                       "numbers put in, the value; and a drawing of both structures.", rich_help_panel=OUTPUT)]
+DiagramOpt = Annotated[str | None, typer.Option("--diagram", help="Draw the standard conv and its separable pair to "
+                       "FILE.svg (or FILE.png, with the plot extra).", rich_help_panel=OUTPUT, show_default=False,
+                       metavar="FILE")]
 ThreadsListOpt = Annotated[str | None, typer.Option("--threads", help="Intra-op threads, or a list: 1,2 (default: "
                            "PyTorch's own).", rich_help_panel=TIMING, show_default=False)]
 # fmt: on

@@ -74,7 +74,7 @@ def write(path: Path, text: str) -> None:
 # What an output encoding that cannot take dsconv's symbols (PYTHONIOENCODING=ascii) shows instead.
 ASCII_SPELLINGS = {
     "×": "x", "→": "->", "·": "*", "−": "-", "±": "+/-", "≤": "<=", "≥": ">=", "…": "...", "µ": "u",
-    "²": "^2", "³": "^3", "⁵": "^5", "─": "-", "━": "=", "│": "|", "’": "'", "—": "-",
+    "²": "^2", "³": "^3", "⁵": "^5", "─": "-", "━": "=", "│": "|", "’": "'", "—": "-", "▼": "v",
 }  # fmt: skip
 
 

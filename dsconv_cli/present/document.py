@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsconv_cli.core import environment
-from dsconv_cli.core.formatting import describe, fmt_shape
+from dsconv_cli.core.formatting import describe, escape_control, fmt_shape
 from dsconv_cli.core.results import Comparison, ConfigReport, ModelAnalysis
-from dsconv_cli.present import explain, rows
+from dsconv_cli.core.working import Working, comparison_work, layers_work
+from dsconv_cli.present import explain, rows, worksheet
 from dsconv_cli.present.rows import MetricTable
 
 TABLE_MAX_ROWS = 50  # the terminal shows this many sweep points; Markdown, CSV and JSON show all
@@ -75,6 +76,15 @@ class Chart:
 
 
 @dataclass(frozen=True, slots=True)
+class Work:
+    """How each count comes about (``--show-work``): the working of one layer, and its pair drawn in text."""
+
+    title: str
+    work: Working
+    drawing: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """Pass or fail, and each failure."""
 
@@ -83,7 +93,7 @@ class Verdict:
     failures: tuple[str, ...]
 
 
-Block = Heading | Table | Lines | Conditions | Chart | Verdict
+Block = Heading | Table | Lines | Conditions | Chart | Work | Verdict
 Document = tuple[Block, ...]
 
 
@@ -93,9 +103,9 @@ def _conditions(c: environment.Conditions | None) -> list[Block]:
     return [Conditions(environment.summary(c), tuple(explain.trust_warnings(c)))]
 
 
-def comparison_document(c: Comparison, name: str = "") -> Document:
+def comparison_document(c: Comparison, name: str = "", show_work: bool = False) -> Document:
     """One layer against its separable pair: the metric table, the timing cases, the verdict lines and the
-    cross-check."""
+    cross-check; with ``show_work``, how each count comes about."""
     title = name or describe(c)
     blocks: list[Block] = [
         Heading(title, level=3),
@@ -106,6 +116,9 @@ def comparison_document(c: Comparison, name: str = "") -> Document:
     blocks.append(Lines(tuple(rows.summary_lines(c))))
     if c.checks:
         blocks += [Table("cross-check", rows.checks_table(c.checks)), Lines(tuple(rows.check_notes(c.checks)))]
+    if show_work:
+        work = comparison_work(c)
+        blocks.append(Work("Working", work, tuple(worksheet.text_drawing(c, work))))
     return tuple(blocks)
 
 
@@ -127,8 +140,9 @@ def model_document(a: ModelAnalysis, depth: int | None) -> Document:
     return (heading, *model_blocks(a, depth))
 
 
-def config_document(r: ConfigReport, max_increase: float | None) -> Document:
-    """A config's report: its table (model, sweep or stack), budgets, baseline, conditions and verdict."""
+def config_document(r: ConfigReport, max_increase: float | None, show_work: bool = False) -> Document:
+    """A config's report: its table (model, sweep or stack), budgets, baseline, conditions and verdict; with
+    ``show_work``, how each conv layer's counts come about (configs without a sweep)."""
     blocks: list[Block] = []
     if r.model is not None:
         shapes = ", ".join(fmt_shape(s) for s in r.model.input_shapes)
@@ -159,6 +173,9 @@ def config_document(r: ConfigReport, max_increase: float | None) -> Document:
         blocks.append(Table("against the baseline", rows.baseline_table(r.deltas, max_increase)))
     blocks += _conditions(r.conditions)
     blocks.append(Verdict(r.ok, r.name, r.failures))
+    for name, work, pair in layers_work(r) if show_work else ():
+        drawing = worksheet.text_drawing(pair, work) if pair else []
+        blocks.append(Work(f"{escape_control(name)}: working", work, tuple(drawing)))
     return tuple(blocks)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from dsconv_cli.present.document import Chart, Conditions, Document, Heading, Lines, Table, Verdict
+from dsconv_cli.present import worksheet
+from dsconv_cli.present.document import Chart, Conditions, Document, Heading, Lines, Table, Verdict, Work
 
 _NUMBER = re.compile(r"^[≤≥+\-\s]*[\d.,]+[\d.,%×\s]*(ms|B|KiB|MiB|GiB|[kMGT])?(\s*\(.*\))?$|^-$")
 
@@ -45,7 +46,13 @@ def write(document: Document) -> str:
                     parts += [f"- warning: {w}" for w in block.warnings] + [""]
             case Chart():
                 pass  # the terminal's picture of the ratios the sweep table above lists
+            case Work():
+                parts += [f"#### {block.title}", "", *worksheet.markdown_lines(block.work)]
+                parts += ["```text", *block.drawing, "```", ""] if block.drawing else []
             case Verdict():
-                parts.append(f"**{'PASS' if block.ok else 'FAIL'}**: {block.name}")
-                parts += [f"- {line}" for line in block.failures]
+                parts += [
+                    f"**{'PASS' if block.ok else 'FAIL'}**: {block.name}",
+                    *[f"- {x}" for x in block.failures],
+                    "",
+                ]
     return "\n".join(parts).rstrip("\n") + "\n"

@@ -12,30 +12,39 @@ from rich.console import Console, RenderableType
 
 from dsconv_cli.core.results import Comparison, ConfigReport, ModelAnalysis, Peaks
 from dsconv_cli.core.spec import OutputFormat
-from dsconv_cli.present import document, export, markdown, rows, terminal
+from dsconv_cli.core.working import comparison_work
+from dsconv_cli.present import document, export, markdown, rows, terminal, worksheet
 
 Rendered = str | list[RenderableType]
 
 
-def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat) -> Rendered:
-    """Comparisons in ``fmt``."""
+def render_comparisons(comparisons: Sequence[Comparison], fmt: OutputFormat, show_work: bool = False) -> Rendered:
+    """Comparisons in ``fmt``; ``show_work`` adds each count's working (not to CSV)."""
     if fmt is OutputFormat.JSON:
-        return export.to_json(export.document([export.comparison_dict(c) for c in comparisons]))
+        docs = [export.comparison_dict(c) for c in comparisons]
+        if show_work:
+            docs = [worksheet.with_working(d, comparison_work(c)) for d, c in zip(docs, comparisons, strict=True)]
+        return export.to_json(export.document(docs))
     if fmt is OutputFormat.CSV:
         return export.comparisons_csv(comparisons)
-    documents = [document.comparison_document(c) for c in comparisons]
+    documents = [document.comparison_document(c, show_work=show_work) for c in comparisons]
     if fmt is OutputFormat.MARKDOWN:
         return "\n".join(markdown.write(d) for d in documents)
     return [item for d in documents for item in terminal.write(d)]
 
 
-def render_configs(results: Sequence[ConfigReport], fmt: OutputFormat, max_increase: float | None) -> Rendered:
-    """Config reports in ``fmt``."""
+def render_configs(
+    results: Sequence[ConfigReport], fmt: OutputFormat, max_increase: float | None, show_work: bool = False
+) -> Rendered:
+    """Config reports in ``fmt``; ``show_work`` adds each conv layer's working (tables: configs without a sweep)."""
     if fmt is OutputFormat.JSON:
-        return export.to_json(export.document(configs=[export.config_dict(r) for r in results]))
+        docs = [export.config_dict(r) for r in results]
+        if show_work:
+            docs = [worksheet.with_config_working(d, r) for d, r in zip(docs, results, strict=True)]
+        return export.to_json(export.document(configs=docs))
     if fmt is OutputFormat.CSV:
         return export.to_config_csv(results)
-    documents = [document.config_document(r, max_increase) for r in results]
+    documents = [document.config_document(r, max_increase, show_work) for r in results]
     if len(results) > 1:  # the same closing summary in every format
         documents.append(document.summary_document(results))
     if fmt is OutputFormat.MARKDOWN:

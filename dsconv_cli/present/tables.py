@@ -98,6 +98,18 @@ def comparison_view(
     return Group(*parts)
 
 
+def work_view(table: MetricTable, drawing: Sequence[str], title: str = "working") -> RenderableType:
+    """The working (its last column wraps, the labels never do), then the text drawing."""
+    headers, body = table
+    out = Table(title=Text(title), title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, show_edge=False,
+                pad_edge=False)  # fmt: skip
+    for i, header in enumerate(headers):
+        out.add_column(Text(header), no_wrap=i < len(headers) - 1, style="bold" if i == 0 else None)
+    for row in body:
+        out.add_row(*(Text(cell) for cell in row))
+    return Group(out, Text(""), Text("\n".join(drawing)))
+
+
 def stack_view(title: str, table: MetricTable, summary: Sequence[str]) -> RenderableType:
     """A per-layer table with its exact totals under it."""
     return Group(rich_table(table, title=title), *[Text("  " + line) for line in summary])

@@ -9,8 +9,8 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from dsconv_cli.core.formatting import fmt_value, point_label
-from dsconv_cli.present import tables
-from dsconv_cli.present.document import Chart, Conditions, Document, Heading, Lines, Table, Verdict
+from dsconv_cli.present import tables, worksheet
+from dsconv_cli.present.document import Chart, Conditions, Document, Heading, Lines, Table, Verdict, Work
 
 CHART_MAX_POINTS = 200  # more sweep points than this are left to --plot
 
@@ -36,6 +36,8 @@ def write(document: Document) -> list[RenderableType]:
                 out.extend(Text(f"warning: {w}") for w in block.warnings)
             case Chart():
                 out.append(chart(block))
+            case Work():
+                out.append(tables.work_view(worksheet.work_rows(block.work), block.drawing, title=block.title))
             case Verdict():
                 out.append(Text(f"{'PASS' if block.ok else 'FAIL'}: {block.name}",
                                 style="bold green" if block.ok else "bold red"))  # fmt: skip
