@@ -24,8 +24,9 @@ Examples are the fenced blocks of those files:
 Each document runs in its own temporary directory holding a copy of ``configs/``, ``tests/models.py``
 and ``tests/configs/``, in document order, so that an example sees the files earlier ones wrote
 (selecting one example alone with ``-k`` may miss such a file). Documents run side by side, one per CPU
-(up to 4), before the first example's test reports; each example's test then reports its own outcome. Other blocks (```jsonc, ```text, plain)
-are reference material and are not run. Links between the documents must resolve inside the repository.
+(up to 4), when the first example's test starts; each example's test then reports its own outcome.
+Other blocks (```jsonc, ```text, plain) are reference material and are not run. Links between the
+documents must resolve inside the repository.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ TEST_COMMAND = (
 class Example:
     document: Path
     line: int  # 1-based line of the example's first line in the document
-    kind: str  # command, config, steps, python
+    kind: str  # command, config or python
     text: str
     expected_output: list[str] | None = None  # console output to compare, when it is exact
     exit_code: int = 0
@@ -164,10 +165,8 @@ def _yaml_examples(document: Path, first: int, body: list[str]) -> list[Example]
         for command in re.sub(r"\\\n\s*", "", script).splitlines():
             if not command.strip():
                 continue
-            head = command.strip().split("\\")[0].strip()
-            offset = next(
-                (i for i in range(offset + 1, len(body)) if body[i].strip() and body[i].strip() in head), offset
-            )
+            starts = (i for i in range(offset + 1, len(body)) if body[i].strip().startswith(command.strip()[:30]))
+            offset = next(starts, offset)
             examples.append(_command(document, first + offset, command.strip()))
     return examples
 
@@ -346,7 +345,8 @@ def test_the_readme_keeps_the_setup_and_test_commands_ci_runs() -> None:
 
 def _anchors(path: Path) -> set[str]:
     """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
-    headings = re.findall(r"^#+\s+(.*)$", path.read_text(encoding="utf-8"), flags=re.M)
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    headings = re.findall(r"^#+\s+(.*)$", text, flags=re.M)
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
