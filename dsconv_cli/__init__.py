@@ -1,7 +1,7 @@
 """dsconv: exact cost of a convolution layer and of its depthwise-separable counterpart.
 
-The public API (``compare``, ``count``, ``load_config``, ``run_config``, ``analyze``, ``to_dict``) is imported on first
-use, so ``import dsconv_cli`` stays light and never imports torch.
+The public API (``compare``, ``count``, ``load_config``, ``run_config``, ``analyze``, ``convert``, ``to_dict``)
+is imported on first use, so ``import dsconv_cli`` stays light and never imports torch.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsconv_cli.version import __version__
 
-__all__ = ["__version__", "analyze", "compare", "count", "load_config", "run_config", "to_dict"]
+__all__ = ["__version__", "analyze", "compare", "convert", "count", "load_config", "run_config", "to_dict"]
 
 _API = {
     "compare": "api",
@@ -19,10 +19,11 @@ _API = {
     "run_config": "api",
     "to_dict": "api",
     "analyze": "api",
+    "convert": "api",
 }
 
 if TYPE_CHECKING:
-    from dsconv_cli.api import analyze, compare, count, load_config, run_config, to_dict
+    from dsconv_cli.api import analyze, compare, convert, count, load_config, run_config, to_dict
 
 
 def __getattr__(name: str) -> Any:

@@ -34,6 +34,7 @@ from dsconv_cli.run import options as run_options
 if TYPE_CHECKING:
     from dsconv_cli.core.config import Config
     from dsconv_cli.core.results import Comparison, ConfigReport, ModelAnalysis
+    from dsconv_cli.pt.convert import ConversionResult
 
 IntOrSeq = int | Sequence[int] | str
 
@@ -205,14 +206,45 @@ def analyze(
     compiled: bool = False,
     rounds: int = 3,
     bench_top: int = 3,
+    weights: str | Path | None = None,
+    weights_key: str | None = None,
+    init: str = "svd",
+    multiplier: int | str = 1,
+    calibrate: str | Path | None = None,
+    refit: bool = False,
 ) -> ModelAnalysis:
     """What ``dsconv analyze`` does, on an ``nn.Module`` or a ``MODULE:ATTR`` / ``FILE.py:ATTR`` target.
 
-    With ``bench``, the original and converted models are timed end to end, and the chosen candidates
+    With ``convert_rule``, the chosen convs are converted (closed-form pairs by default) and the result's
+    ``converted_model`` is the converted CPU ``nn.Module``, its ``fidelity`` how closely it reproduces the
+    original. With ``bench``, the original and converted models are timed end to end, and the chosen candidates
     (the first ``bench_top`` by MACs saved without a conversion) each alone against their pair."""
+    from dsconv_cli.core.spec import Conversion
     from dsconv_cli.run.analyze import analyze_model
+
+    conversion = Conversion(init, multiplier, None if calibrate is None else str(calibrate), refit,
+                            None if weights is None else str(weights), weights_key)  # fmt: skip
 
     options = run_options.RunOptions(verify=verify, bench=bench, device=Device(device), dtype=DType(dtype),
                                 threads=threads, min_time=min_time, max_memory=max_memory, rounds=rounds)  # fmt: skip
     return analyze_model(model_or_target, input_shape, options, kwargs=kwargs, convert_rule=convert_rule,
-                         channels_last=channels_last, compiled=compiled, bench_top=bench_top)  # fmt: skip
+                         conversion=conversion, channels_last=channels_last, compiled=compiled,
+                         bench_top=bench_top)  # fmt: skip
+
+
+def convert(
+    model: Any,
+    rule: str = "all",
+    init: str = "svd",
+    multiplier: int | str = 1,
+    calibrate: Any = None,
+    input_shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
+    refit: bool = False,
+) -> ConversionResult:
+    """Convert an ``nn.Module`` you hold: a converted CPU copy (``.module``; yours is untouched) and its measured
+    fidelity (``.fidelity``: output_error, snr_db, inputs; ``.convs``: each conv's multiplier, energy kept and
+    layer error). Inputs: ``calibrate`` (a ``.pt``/``.npy`` file or tensors), else random normal probes of
+    ``input_shape``."""
+    from dsconv_cli.pt.convert import convert as convert_module
+
+    return convert_module(model, rule, init, multiplier, calibrate, input_shape, refit=refit)

@@ -26,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dsconv_cli"
 LEAVES = {"errors", "files", "version"}
 ALLOWED = {
     "": {"api", "facade", "leaf", "core", "pt", "run", "present", "cli"},
-    "api": {"leaf", "core", "run", "present"},
+    "api": {"leaf", "core", "run", "present", "pt"},  # the facade: lazy imports of every layer
     "cli": {"cli", "run", "present", "core", "leaf"},
     "run": {"run", "pt", "core", "leaf"},
     "present": {"present", "core", "leaf"},

@@ -151,8 +151,8 @@ def test_a_wrong_prediction_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None
     from dsconv_cli.core import advise as model_module
 
     original = model_module._pair_cost
-    monkeypatch.setattr(model_module, "_pair_cost", lambda conv, shape: (original(conv, shape)[0] + 1,
-                                                                        original(conv, shape)[1]))  # fmt: skip
+    monkeypatch.setattr(model_module, "_pair_cost", lambda conv, shape, m=1: (original(conv, shape, m)[0] + 1,
+                                                                             original(conv, shape, m)[1]))  # fmt: skip
     with pytest.raises(CheckFailed, match="params: predicted"):
         analyze(TinyUNet(), (1, 1, 16, 16), convert_rule="all")
 

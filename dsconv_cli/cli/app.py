@@ -25,7 +25,15 @@ from dsconv_cli.core.parse import (
     parse_positive_list,
     parse_size,
 )
-from dsconv_cli.core.spec import DEFAULT_MAX_LAYERS, DEFAULT_MAX_POINTS, LAYER_FIELDS, Device, DType, OutputFormat
+from dsconv_cli.core.spec import (
+    DEFAULT_MAX_LAYERS,
+    DEFAULT_MAX_POINTS,
+    LAYER_FIELDS,
+    Conversion,
+    Device,
+    DType,
+    OutputFormat,
+)
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, PipeClosed, SpecError, TargetError
 from dsconv_cli.files import check_output_path
 from dsconv_cli.version import __version__
@@ -272,6 +280,14 @@ def analyze(
     kwargs: opt.KwargsOpt = None,
     depth: opt.DepthOpt = None,
     convert: opt.ConvertOpt = None,
+    weights: opt.WeightsOpt = None,
+    weights_key: opt.WeightsKeyOpt = None,
+    init: opt.InitOpt = "svd",
+    multiplier: opt.MultiplierOpt = "1",
+    calibrate: opt.CalibrateOpt = None,
+    refit: opt.RefitOpt = False,
+    save: opt.SaveOpt = None,
+    save_state_dict: opt.SaveStateDictOpt = None,
     emit_config: opt.EmitConfigOpt = None,
     output_format: opt.FormatOpt = OutputFormat.TABLE,
     output: opt.OutputOpt = None,
@@ -296,10 +312,17 @@ def analyze(
     """
     from dsconv_cli.present import export, render
     from dsconv_cli.run import options as runopts
-    from dsconv_cli.run.analyze import analyze_model
+    from dsconv_cli.run.analyze import analyze_model, save_converted
 
     output_path = check_output_path(output)
     emit_path = check_output_path(emit_config, "emit_config")
+    save_path = check_output_path(save, "save")
+    state_path = check_output_path(save_state_dict, "save_state_dict")
+    if (save_path or state_path) and convert is None:
+        raise SpecError("save" if save_path else "save_state_dict", save_path or state_path,
+                        "writes a converted model; give --convert RULE too")  # fmt: skip
+    conversion = Conversion(init, int(multiplier) if multiplier.isdigit() else multiplier, calibrate, refit, weights,
+                            weights_key)  # fmt: skip
     if depth is not None and depth < 0:
         raise SpecError("depth", depth, "must be 0 (the model alone) or more")
     shapes = [parse_ints("input_shape", text) for text in input_shape]
@@ -308,7 +331,7 @@ def analyze(
                           strict_timing=strict_timing)  # fmt: skip
     try:
         result = analyze_model(target, shapes, options, kwargs=parse_kwargs(kwargs), convert_rule=convert,
-                               channels_last=channels_last, compiled=compile_)  # fmt: skip
+                               conversion=conversion, channels_last=channels_last, compiled=compile_)  # fmt: skip
     except TargetError:
         if debug:
             import traceback
@@ -321,6 +344,11 @@ def analyze(
         streams.stderr_console().print(f"wrote {emit_path}: {len(result.candidates)} candidate(s)", markup=False)
     elif emit_path is not None:
         streams.stderr_console().print(f"note: no conversion candidates, so {emit_path} was not written", markup=False)
+    for path, as_state_dict in ((save_path, False), (state_path, True)):
+        if path is not None:
+            save_converted(result, str(path), state_dict=as_state_dict)
+            for line in render.saved_lines(result, str(path), as_state_dict):
+                streams.stderr_console().print(line, markup=False, soft_wrap=True)
     if (failure := runopts.strict_timing_failure(result.conditions, options, "analyze")) is not None:
         raise CheckFailed(failure)
     if result.failed_checks:

@@ -17,6 +17,7 @@ LAYER = "Layer"
 INPUT = "Input"
 OUTPUT = "Output"
 TIMING = "Timing"
+CONVERSION = "Conversion"
 CONFIG = "Config and CI"
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.", rich_help_panel=OUTPUT)]
@@ -118,8 +119,86 @@ DepthOpt = Annotated[
 ]
 ConvertOpt = Annotated[
     str | None,
-    typer.Option("--convert", help="Convert candidates and re-count: all, top:N or min-saving:PCT.",
-                 show_default=False),
+    typer.Option(
+        "--convert",
+        help="Convert candidates, re-count and measure the fidelity: all, top:N, "
+        "min-saving:PCT or max-error:PCT (while the model's output error stays within PCT%).",
+        show_default=False,
+        rich_help_panel=CONVERSION,
+    ),
+]
+WeightsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--weights",
+        help="A checkpoint (.pt/.pth state dict, at the top level or under state_dict, model "
+        "or model_state_dict) loaded strictly before anything else (weights_only).",
+        show_default=False,
+        metavar="FILE",
+        rich_help_panel=CONVERSION,
+    ),
+]
+WeightsKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--weights-key",
+        help="The key of the state dict inside the checkpoint.",
+        show_default=False,
+        metavar="KEY",
+        rich_help_panel=CONVERSION,
+    ),
+]
+InitOpt = Annotated[
+    str,
+    typer.Option(
+        "--init",
+        help="svd: each pair is the closed-form best approximation of its conv's weights; "
+        "random: fresh pairs, as PyTorch initialises them.",
+        rich_help_panel=CONVERSION,
+    ),
+]
+MultiplierOpt = Annotated[
+    str,
+    typer.Option(
+        "--multiplier",
+        help="Depth multiplier of every pair, or auto:PCT: per conv the smallest keeping PCT% of its weight energy.",
+        rich_help_panel=CONVERSION,
+    ),
+]
+CalibrateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--calibrate",
+        help="Real inputs to measure fidelity on (.pt tensor, tuple or list of tensors, or "
+        ".npy), instead of random normal probes.",
+        show_default=False,
+        metavar="FILE",
+        rich_help_panel=CONVERSION,
+    ),
+]
+RefitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refit",
+        help="Refit each pair's pointwise weights by least squares on half of --calibrate, kept "
+        "only where the other half's error falls.",
+        rich_help_panel=CONVERSION,
+    ),
+]
+SaveOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--save",
+        help="Write the converted model (torch.save of the whole module).",
+        show_default=False,
+        metavar="FILE",
+        rich_help_panel=CONVERSION,
+    ),
+]
+SaveStateDictOpt = Annotated[
+    str | None,
+    typer.Option("--save-state-dict", help="Write the converted model's state dict.", show_default=False,
+                 metavar="FILE", rich_help_panel=CONVERSION),
 ]  # fmt: skip
 EmitConfigOpt = Annotated[
     str | None,

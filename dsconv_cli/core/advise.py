@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from dsconv_cli.core import counting
 from dsconv_cli.core.parse import parse_convert_rule
 from dsconv_cli.core.results import Candidate, ConvCall, ModelAnalysis, ModelRow, ModelTotals
 from dsconv_cli.core.spec import ConvLayer, ConvSpec, resolve_spec
-from dsconv_cli.errors import CheckFailed
+from dsconv_cli.errors import CheckFailed, SpecError
 
 
 def is_candidate(conv: ConvLayer) -> bool:
@@ -22,38 +22,57 @@ def is_candidate(conv: ConvLayer) -> bool:
     return conv.groups == 1 and math.prod(conv.kernel_size) > 1
 
 
-def separable_of(conv: ConvLayer) -> tuple[ConvLayer, ConvLayer]:
-    """CONVENTIONS' replacement: depthwise (no bias, multiplier 1), then pointwise 1x1 with the original bias."""
-    depthwise = replace(conv, out_channels=conv.in_channels, groups=conv.in_channels, bias=False)
+def capped_multiplier(conv: ConvLayer, multiplier: int = 1) -> int:
+    """A depth multiplier no larger than the rank of a weight slice, ``min(C_out, prod(k))``: beyond it the pair
+    only grows."""
+    return min(multiplier, conv.out_channels, math.prod(conv.kernel_size))
+
+
+def separable_of(conv: ConvLayer, multiplier: int = 1) -> tuple[ConvLayer, ConvLayer]:
+    """The convention's replacement: depthwise ``C_in -> m·C_in`` (no bias), then pointwise 1x1 ``m·C_in -> C_out``
+    with the original bias."""
+    depthwise = replace(conv, out_channels=multiplier * conv.in_channels, groups=conv.in_channels, bias=False)
     ones = (1,) * conv.rank
-    pointwise = ConvLayer(conv.in_channels, conv.out_channels, ones, ones, (0,) * conv.rank, ones, 1, conv.bias)
+    pointwise = ConvLayer(multiplier * conv.in_channels, conv.out_channels, ones, ones, (0,) * conv.rank, ones, 1,
+                          conv.bias)  # fmt: skip
     return depthwise, pointwise
 
 
-def _pair_cost(conv: ConvLayer, input_shape: tuple[int, ...]) -> tuple[int, int]:
-    depthwise, pointwise = separable_of(conv)
+def _pair_cost(conv: ConvLayer, input_shape: tuple[int, ...], multiplier: int = 1) -> tuple[int, int]:
+    depthwise, pointwise = separable_of(conv, multiplier)
     mid = counting.conv_output_shape(depthwise, input_shape)
     out = counting.conv_output_shape(pointwise, mid)
     macs = counting.conv_macs(depthwise, input_shape, mid) + counting.conv_macs(pointwise, mid, out)
     return counting.conv_params(depthwise) + counting.conv_params(pointwise), macs
 
 
-def advise(calls: Sequence[ConvCall], rows: Sequence[ModelRow]) -> tuple[list[Candidate], list[tuple[str, str]]]:
-    """Candidates ranked by MACs saved, and existing depthwise → 1x1 pairs (in call order)."""
+Advice = tuple[list[Candidate], list[tuple[str, str]], list[tuple[str, str]]]
+
+
+def advise(calls: Sequence[ConvCall], rows: Sequence[ModelRow], multipliers: Mapping[str, int] | None = None) -> Advice:
+    """Candidates ranked by MACs saved (each at its depth multiplier, default 1), existing depthwise → 1x1 pairs
+    (in call order), and the standard convs whose pair would save no MACs, with the reason."""
     owned = {row.path: row.params for row in rows}  # the module's real parameters, parametrizations included
     by_path: dict[str, list[ConvCall]] = defaultdict(list)
     for call in calls:
         by_path[call.path].append(call)
     candidates = []
+    no_saving = []
     for path, path_calls in by_path.items():
         conv = path_calls[0].conv
         if not is_candidate(conv):
             continue
-        sep_params, _ = _pair_cost(conv, path_calls[0].input_shape)
+        m = (multipliers or {}).get(path, 1)
+        sep_params, _ = _pair_cost(conv, path_calls[0].input_shape, m)
         macs = sum(counting.conv_macs(conv, c.input_shape, c.output_shape) for c in path_calls)
-        sep_macs = sum(_pair_cost(conv, c.input_shape)[1] for c in path_calls)
+        sep_macs = sum(_pair_cost(conv, c.input_shape, m)[1] for c in path_calls)
+        if sep_macs >= macs:
+            no_saving.append(
+                (path, f"at multiplier {m} its pair costs {sep_macs:,} MACs, the conv {macs:,}: no saving")
+            )
+            continue
         candidates.append(Candidate(
-            path, conv, owned[path], macs, sep_params, sep_macs, len(path_calls), path_calls[0].input_shape,
+            path, conv, owned[path], macs, sep_params, sep_macs, len(path_calls), path_calls[0].input_shape, m,
         ))  # fmt: skip
     candidates.sort(key=lambda c: (-c.macs_saved, c.path))
     pairs = []
@@ -63,12 +82,15 @@ def advise(calls: Sequence[ConvCall], rows: Sequence[ModelRow]) -> tuple[list[Ca
         pointwise = math.prod(b.kernel_size) == 1 and b.groups == 1 and b.in_channels == a.out_channels
         if depthwise and pointwise and (first.path, second.path) not in pairs:
             pairs.append((first.path, second.path))
-    return candidates, pairs
+    return candidates, pairs, no_saving
 
 
 def choose(candidates: Sequence[Candidate], rule: str) -> list[Candidate]:
     """``all``, ``top:N`` or ``min-saving:PCT`` (percent of that conv's MACs saved)."""
     kind, value = parse_convert_rule(rule)
+    if kind == "max-error":
+        raise SpecError("convert", rule, "measures the converted model's error, which needs its weights on the CPU; "
+                        "raise --max-memory, or choose by all, top:N or min-saving:PCT")  # fmt: skip
     if kind == "top":
         return list(candidates[: int(value)])
     if kind == "min-saving":

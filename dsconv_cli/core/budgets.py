@@ -65,6 +65,18 @@ def check_totals(total: Totals, budgets: Budgets) -> list[BudgetCheck]:
     return checks
 
 
+def check_fidelity(analysis: ModelAnalysis, budgets: Budgets) -> list[BudgetCheck]:
+    """The converted model's measured fidelity against ``budgets.fidelity``; not measured is a failure, never
+    a pass (``actual`` is then NaN)."""
+    fidelity = analysis.fidelity
+    checks = []
+    for key, limit in budgets.fidelity.items():
+        metric = key.removeprefix("min_").removeprefix("max_")
+        actual = math.nan if fidelity is None else getattr(fidelity, metric)
+        checks.append(BudgetCheck("total", "fidelity", metric, limit, actual, minimum=key.startswith("min_")))
+    return checks
+
+
 def check_budgets(stack: StackResult, budgets: Budgets) -> list[BudgetCheck]:
     """Every limit of ``budgets`` against ``stack``: totals, each layer, and the minimum reduction."""
     checks = [ch for ch in check_totals(stack_totals(stack), budgets) if not ch.minimum]
@@ -81,6 +93,11 @@ def describe_failure(check: BudgetCheck, config: str) -> str:
     """One line: which limit, which layer, by how much."""
     assert check.actual is not None and check.margin is not None
     where = f"{config}: {check.scope} {check.column} {check.metric}"
+    if check.column == "fidelity":
+        if math.isnan(check.actual):
+            return f"{where}: not measured (the model was not converted on the CPU), so the limit cannot hold"
+        bound = "below the minimum" if check.minimum else "over the limit"
+        return f"{where} {check.actual:.4g} is {bound} {check.limit:g}"
     if check.minimum:
         return (
             f"{where}: {check.actual:.1f}% fewer than standard, below the minimum {check.limit:g}% "

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -37,6 +37,7 @@ from dsconv_cli.core.spec import (
     DEFAULT_MAX_POINTS,
     LAYER_FIELDS,
     Budgets,
+    Conversion,
     LayerDecl,
     LayerField,
     LayerKind,
@@ -178,11 +179,23 @@ class Reduction(_Strict):
     macs: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False), Real] | None = None
 
 
+class FidelityLimits(_Strict):
+    """How closely the converted model must reproduce the original (model configs)."""
+
+    min_snr_db: Annotated[float, Field(allow_inf_nan=False), Real] | None = Field(
+        None, description="Lowest SNR of the converted model's outputs against the original's, in dB."
+    )
+    max_output_error: Annotated[float, Field(ge=0, allow_inf_nan=False), Real] | None = Field(
+        None, description="Largest relative L2 error of the outputs, as a fraction (0.05 = 5%)."
+    )
+
+
 class BudgetsModel(_Strict):
     standard: Limits | None = Field(None, description="Limits on the standard column's totals.")
     separable: Limits | None = Field(None, description="Limits on the separable column's totals.")
     per_layer: ColumnLimits | None = Field(None, description="Limits every layer must hold, per column.")
     min_reduction: Reduction | None = None
+    fidelity: FidelityLimits | None = Field(None, description="Limits on the converted model's fidelity (models).")
 
 
 class ModelSection(_Strict):
@@ -195,8 +208,16 @@ class ModelSection(_Strict):
         BeforeValidator(_shape_list),
         WithJsonSchema({"anyOf": [SHAPE_SCHEMA, {"type": "array", "items": SHAPE_SCHEMA, "minItems": 1}]}),
     ] = Field(description="One forward input, [1, 3, 224, 224], or a list of them for several.")
-    convert: str = Field("all", description="Which candidates the separable column converts: all, top:N or "
-                         "min-saving:PCT.")  # fmt: skip
+    convert: str = Field("all", description="Which candidates the separable column converts: all, top:N, "
+                         "min-saving:PCT or max-error:PCT.")  # fmt: skip
+    weights: str | None = Field(None, description="A checkpoint to load first (a relative path: beside the config).")
+    weights_key: str | None = Field(None, description="The key of the state dict inside the checkpoint.")
+    init: Literal["svd", "random"] = Field("svd", description="svd: closed-form pairs; random: fresh ones.")
+    multiplier: Annotated[int, Field(ge=1), _strict(int)] | str = Field(
+        1, description="Depth multiplier of every pair, or auto:PCT (the smallest keeping PCT% of the weight energy)."
+    )
+    calibrate: str | None = Field(None, description="Real inputs (.pt or .npy) to measure fidelity on.")
+    refit: StrictBool = Field(False, description="Refit the pairs' pointwise weights on half of calibrate.")
 
 
 class ConfigModel(_Strict):
@@ -237,6 +258,7 @@ class ModelTarget:
     kwargs: dict[str, Any]
     input_shapes: tuple[tuple[int, ...], ...]
     convert: str
+    conversion: Conversion = field(default_factory=Conversion)
 
 
 @dataclass(frozen=True)
@@ -355,6 +377,9 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
     if model.model is not None:
         return _model_config(model, model.model, source, lines, problems)
     assert model.layers is not None
+    if model.budgets is not None and model.budgets.fidelity is not None:
+        problems.append(f"{at('budgets.fidelity')}: budgets.fidelity: applies to model configs, whose conversion "
+                        "is measured; a layer config's pairs are counted, not fitted")  # fmt: skip
 
     defaults = model.defaults.model_dump(exclude_none=True)
     decls: list[LayerDecl] = []
@@ -429,8 +454,21 @@ def _model_config(
     module, sep, attr = section.target.rpartition(":")
     if sep and module.endswith(".py") and not Path(module).is_absolute():
         module = os.path.normpath(Path(source).parent / module)
+
+    def beside(path: str | None) -> str | None:
+        return path if path is None or Path(path).is_absolute() else os.path.normpath(Path(source).parent / path)
+
+    multiplier = section.multiplier
+    if isinstance(multiplier, str) and not _auto_multiplier(multiplier):
+        problems.append(f"{locate(source, lines, 'model.multiplier')}: model.multiplier {multiplier}: expected a "
+                        "positive integer or auto:PCT (0-100], e.g. 2 or auto:90")  # fmt: skip
+    if section.refit and section.calibrate is None:
+        problems.append(f"{locate(source, lines, 'model.refit')}: model.refit true: needs model.calibrate (real "
+                        "inputs); a refit on random probes says nothing of the data")  # fmt: skip
+    conversion = Conversion(section.init, multiplier, beside(section.calibrate), section.refit,
+                            beside(section.weights), section.weights_key)  # fmt: skip
     target = ModelTarget(f"{module}{sep}{attr}", dict(section.kwargs or {}),
-                         tuple(tuple(s) for s in section.input_shape), section.convert)  # fmt: skip
+                         tuple(tuple(s) for s in section.input_shape), section.convert, conversion)  # fmt: skip
     return Config(source, escape_control(model.name) if model.name else Path(source).stem, target.input_shapes[0], (),
                   budgets=_budgets(model.budgets), lines=lines, model=target)  # fmt: skip
 
@@ -490,7 +528,17 @@ def _budgets(model: BudgetsModel | None) -> Budgets:
         totals={c: v for c, v in totals.items() if v},
         per_layer={c: v for c, v in per_layer.items() if v},
         min_reduction=reduction,
+        fidelity=model.fidelity.model_dump(exclude_none=True) if model.fidelity else {},
     )
+
+
+def _auto_multiplier(text: str) -> bool:
+    """``auto:PCT`` with 0 < PCT <= 100."""
+    kind, _, value = text.partition(":")
+    try:
+        return kind == "auto" and 0 < float(value.rstrip("%")) <= 100
+    except ValueError:
+        return False
 
 
 # --- error text ---------------------------------------------------------------------------------

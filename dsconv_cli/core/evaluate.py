@@ -89,7 +89,7 @@ def evaluate_model(
     """Budgets and the baseline against a model config's analysis (standard: the model as it is,
     separable: with the config's conversion applied)."""
     total = budgets.model_totals(analysis)
-    checks = budgets.check_totals(total, config.budgets)
+    checks = budgets.check_totals(total, config.budgets) + budgets.check_fidelity(analysis, config.budgets)
     failures = [budgets.describe_failure(ch, config.name) for ch in checks if not ch.ok]
     failures += [f"{config.name}: cross-check failed: {what}: dsconv {ours:,} vs {theirs:,}"
                  for what, ours, theirs in analysis.failed_checks]  # fmt: skip

@@ -60,20 +60,22 @@ def parse_input_shape(text: str | None, batch: int | None) -> tuple[int, ...] | 
 
 
 def parse_convert_rule(rule: str) -> tuple[str, float]:
-    """``all``, ``top:N`` or ``min-saving:PCT`` -> (kind, N or PCT; 0 for all)."""
+    """``all``, ``top:N``, ``min-saving:PCT`` or ``max-error:PCT`` -> (kind, N or PCT; 0 for all)."""
     kind, _, value = rule.partition(":")
     if rule == "all":
         return "all", 0
     try:
         if kind == "top" and value and int(value) >= 1:
             return "top", int(value)
-        if kind == "min-saving" and value:
+        if kind in ("min-saving", "max-error") and value:
             pct = float(value.rstrip("%"))
             if 0 <= pct <= 100:  # also refuses nan
-                return "min-saving", pct
+                return kind, pct
     except ValueError:
         pass
-    raise SpecError("convert", rule, "expected all, top:N (N >= 1) or min-saving:PCT (0-100), e.g. top:3")
+    raise SpecError(
+        "convert", rule, "expected all, top:N (N >= 1), min-saving:PCT or max-error:PCT (0-100), e.g. top:3"
+    )
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:

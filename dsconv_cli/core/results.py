@@ -350,6 +350,8 @@ class BudgetCheck:
     def ok(self) -> bool:
         if self.actual is None:
             return True
+        if math.isnan(self.actual):  # a limit on something that could not be measured fails
+            return False
         return self.actual >= self.limit if self.minimum else self.actual <= self.limit
 
     @property
@@ -449,6 +451,9 @@ class Candidate:
     separable_macs: int
     calls: int
     input_shape: tuple[int, ...]
+    multiplier: int = 1  # depth multiplier m of the pair's depthwise stage
+    energy_kept: float | None = None  # share of the weight's energy the closed-form pair keeps (real weights)
+    layer_error: float | None = None  # relative L2 error of the pair's output on this conv's real input
 
     @property
     def params_saved(self) -> int:
@@ -486,6 +491,19 @@ class CandidateTiming:
 
 
 @dataclass(frozen=True, slots=True)
+class Fidelity:
+    """How closely the converted model reproduces the original's outputs, and on which inputs."""
+
+    output_error: float  # ‖y − ŷ‖ / ‖y‖ over every output element
+    snr_db: float  # −20·log10(output_error); inf when exact
+    inputs: str  # what it was measured on: random normal probes, or a calibration file
+    probes: bool  # measured on random probes (real inputs can differ widely)
+    trained: bool  # the model had loaded weights (fidelity of fresh weights means little)
+    init: str = "svd"  # svd (closed form) or random (fresh pairs)
+    refit_from: float | None = None  # output error before the refit, on the same held-out inputs
+
+
+@dataclass(frozen=True, slots=True)
 class ModelTotals:
     """Everything one forward pass of a model counted."""
 
@@ -518,6 +536,10 @@ class ModelAnalysis:
     latency: dict[str, Latency] = field(default_factory=dict)  # original, converted
     candidate_timings: tuple[CandidateTiming, ...] = ()  # top candidates timed alone (with --bench)
     conditions: Conditions | None = None  # where it was timed, and whether that can be trusted
+    fidelity: Fidelity | None = None  # the converted model measured against the original
+    not_converted: tuple[tuple[str, str], ...] = ()  # (conv, why it was not converted)
+    renamed_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()  # state-dict keys the conversion changed
+    converted_model: Any = field(default=None, compare=False, repr=False)  # the converted CPU nn.Module
 
     def if_converted(self, paths: tuple[str, ...] | None = None) -> tuple[int, int]:
         """Predicted (params, MACs) of the model with ``paths`` converted (default: every candidate)."""

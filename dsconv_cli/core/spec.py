@@ -400,9 +400,10 @@ class Budgets:
     totals: dict[str, dict[str, float]] = field(default_factory=dict)
     per_layer: dict[str, dict[str, float]] = field(default_factory=dict)
     min_reduction: dict[str, float] = field(default_factory=dict)
+    fidelity: dict[str, float] = field(default_factory=dict)  # min_snr_db, max_output_error (model configs)
 
     def __bool__(self) -> bool:
-        return bool(self.totals or self.per_layer or self.min_reduction)
+        return bool(self.totals or self.per_layer or self.min_reduction or self.fidelity)
 
 
 # --- parsing and resolution -------------------------------------------------------------
@@ -619,3 +620,17 @@ def parse_padding(text: str) -> Padding:
     if not match:
         raise SpecError("padding", text, "expected same, valid, an integer or comma-separated integers, e.g. 1 or 0,1")
     return tuple(int(part) for part in match.group(1).split(","))
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """How ``analyze`` converts a model's chosen convs: closed-form (``svd``) or fresh (``random``) pairs at a
+    depth multiplier (an int, or ``auto:PCT`` of each conv's weight energy), measured on random probes or on
+    calibration inputs (and optionally refitted on them), starting from a checkpoint's weights."""
+
+    init: str = "svd"
+    multiplier: int | str = 1
+    calibrate: str | None = None
+    refit: bool = False
+    weights: str | None = None
+    weights_key: str | None = None

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from dsconv_cli.core.results import (
     Comparison,
     ConfigReport,
     Delta,
+    Fidelity,
     ItemAnalysis,
     Latency,
     LayerResult,
@@ -410,8 +412,18 @@ def candidate_dict(c: Candidate) -> dict[str, Any]:
         "separable": {"params": c.separable_params, "macs": c.separable_macs},
         "params_saved": c.params_saved, "macs_saved": c.macs_saved,
         "mac_ratio": c.separable_macs / c.macs if c.macs else None, "theoretical_ratio": c.theoretical_ratio,
-        "transposed": c.conv.transposed,
+        "transposed": c.conv.transposed, "multiplier": c.multiplier, "energy_kept": _finite(c.energy_kept),
+        "layer_error": _finite(c.layer_error),
     }  # fmt: skip
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def fidelity_dict(f: Fidelity) -> dict[str, Any]:
+    return {"output_error": f.output_error, "snr_db": _finite(f.snr_db), "inputs": f.inputs, "probes": f.probes,
+            "trained": f.trained, "init": f.init, "output_error_before_refit": f.refit_from}  # fmt: skip
 
 
 def model_dict(a: ModelAnalysis) -> dict[str, Any]:
@@ -438,7 +450,10 @@ def model_dict(a: ModelAnalysis) -> dict[str, Any]:
         "notes": list(a.notes),
     }  # fmt: skip
     if a.converted is not None:
-        out["converted"] = {"paths": list(a.chosen), "totals": model_totals_dict(a.converted)}
+        out["converted"] = {"paths": list(a.chosen), "totals": model_totals_dict(a.converted),
+                            "fidelity": fidelity_dict(a.fidelity) if a.fidelity else None,
+                            "not_converted": [{"path": p, "reason": why} for p, why in a.not_converted],
+                            "renamed_keys": {old: list(new) for old, new in a.renamed_keys}}  # fmt: skip
     if a.checks:
         out["checks"] = [{"what": w, "dsconv": d, "reference": r, "ok": d == r} for w, d, r in a.checks]
     if a.latency:

@@ -106,3 +106,8 @@ def render_model(a: ModelAnalysis, fmt: OutputFormat, depth: int | None) -> Rend
     if fmt is OutputFormat.CSV:
         return export.model_csv(a)
     return _write(document.model_document(a, depth), fmt)
+
+
+def saved_lines(a: ModelAnalysis, path: str, state_dict: bool) -> list[str]:
+    """The lines that say what ``--save`` / ``--save-state-dict`` wrote and how to load it."""
+    return rows.saved_lines(a, path, state_dict)

@@ -191,6 +191,12 @@ def sweep_table(stacks: Sequence[StackResult], keys: Sequence[str], exact: bool 
 def _budget_value(value: float | None, metric: str, minimum: bool) -> str:
     if value is None:
         return "not timed"
+    if math.isnan(value):
+        return "not measured"
+    if metric == "snr_db":
+        return f"{value:.1f} dB"
+    if metric == "output_error":
+        return f"{value:.4f}"
     if minimum:
         return f"{value:.1f}%"
     return f"{value:.3f} ms" if metric == "latency_ms" else fmt_int(int(round(value)))
@@ -200,13 +206,16 @@ def budget_table(checks: Sequence[BudgetCheck]) -> MetricTable:
     headers = titles("budget", "limit", "actual", "margin", "verdict")
     body = []
     for ch in checks:
-        limit = f"≥ {ch.limit:g}%" if ch.minimum else "≤ " + _budget_value(ch.limit, ch.metric, False)
+        if ch.column == "fidelity":
+            limit = ("≥ " if ch.minimum else "≤ ") + _budget_value(ch.limit, ch.metric, ch.minimum)
+        else:
+            limit = f"≥ {ch.limit:g}%" if ch.minimum else "≤ " + _budget_value(ch.limit, ch.metric, False)
         margin = ch.margin
         if margin is None:
             margin_text, verdict = "-", "skipped"
         else:
             margin_text = _budget_value(margin, ch.metric, ch.minimum)
-            if not ch.minimum and ch.limit:
+            if not ch.minimum and ch.limit and ch.column != "fidelity":
                 margin_text += f" ({margin / ch.limit * 100:.1f}%)"
             verdict = "pass" if ch.ok else "FAIL"
         name = f"{ch.scope} {ch.column} {ch.metric}"
@@ -437,7 +446,7 @@ TITLES: dict[str, str] = {
     "config": "config", "points": "points", "budgets": "budgets",
     "module": "module", "type": "type", "share": "share", "conv": "conv",
     "to_params": "→ params", "to_macs": "→ MACs", "macs_saved": "MACs saved", "theoretical_ratio": "theory",
-    "predicted": "MACs predict",
+    "predicted": "MACs predict", "multiplier": "m", "energy_kept": "energy", "layer_error": "error",
 }  # fmt: skip
 PARAMS_MACS = ("standard_params", "separable_params", "standard_macs", "separable_macs")
 
@@ -607,15 +616,64 @@ def model_table(a: ModelAnalysis, depth: int | None) -> MetricTable:
 
 
 def advisor_table(a: ModelAnalysis) -> MetricTable:
-    """Candidates ranked by MACs saved."""
-    headers = titles("conv", "params", "to_params", "macs", "to_macs", "macs_saved", "ratio", "theoretical_ratio")
+    """Candidates ranked by MACs saved, with each pair's multiplier and, where measured, its fidelity."""
+    energy = any(c.energy_kept is not None for c in a.candidates)
+    error = any(c.layer_error is not None for c in a.candidates)
+    measured = [*(["energy_kept"] if energy else []), *(["layer_error"] if error else [])]
+    headers = titles("conv", "params", "to_params", "macs", "to_macs", "macs_saved", "ratio", "theoretical_ratio",
+                     "multiplier", *measured)  # fmt: skip
     body = [
         [c.path, fmt_int(c.params), fmt_int(c.separable_params), fmt_int(c.macs),
          fmt_int(c.separable_macs), fmt_int(c.macs_saved), f"{c.separable_macs / c.macs:.3f}" if c.macs else "-",
-         f"{c.theoretical_ratio:.3f}"]
+         f"{c.theoretical_ratio:.3f}", str(c.multiplier),
+         *([_share(c.energy_kept)] if energy else []), *([_share(c.layer_error)] if error else [])]
         for c in a.candidates
     ]  # fmt: skip
     return headers, body
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
+
+
+FIDELITY_MAX_LISTED = 6  # convs named in a 'not converted' line before "+N more"
+
+
+def fidelity_lines(a: ModelAnalysis) -> list[str]:
+    """What the conversion kept: the model's output error and SNR, on what inputs, and what that is worth."""
+    f = a.fidelity
+    if f is None:
+        return []
+    snr = "exact" if math.isinf(f.snr_db) else f"SNR {f.snr_db:.1f} dB"
+    lines = [f"fidelity of the converted model ({f.init} pairs): output error {100 * f.output_error:.2f}% ({snr}) "
+             f"on {f.inputs}"]  # fmt: skip
+    if f.refit_from is not None:
+        lines.append(f"refit on calibration inputs: output error {100 * f.refit_from:.2f}% before, "
+                     f"{100 * f.output_error:.2f}% after, on the held-out half")  # fmt: skip
+    if not f.trained:
+        lines.append("warning: the model has fresh weights (no --weights): the fidelity of an untrained model says "
+                     "little about a trained one")  # fmt: skip
+    if f.probes:
+        lines.append("warning: fidelity measured on random normal probes; a model's real inputs can give a very "
+                     "different error: pass --calibrate FILE")  # fmt: skip
+    lines.append("fine-tuning the converted model on its task is still yours to do; the closed form only starts it "
+                 "close to the original")  # fmt: skip
+    return lines
+
+
+def saved_lines(a: ModelAnalysis, path: str, state_dict: bool) -> list[str]:
+    """How to load what ``--save`` / ``--save-state-dict`` wrote, and the state-dict keys that changed."""
+    if state_dict:
+        lines = [f"wrote {path}: the converted model's state dict; load it with torch.load({path!r}, "
+                 "weights_only=True) into the converted module"]  # fmt: skip
+    else:
+        lines = [f"wrote {path}: the converted model; load it with torch.load({path!r}, weights_only=False) where "
+                 "its classes import as they do in your code"]  # fmt: skip
+    changed = [f"{old} -> {', '.join(new)}" for old, new in a.renamed_keys]
+    if changed:
+        more = f" (+{len(changed) - 4} more)" if len(changed) > 4 else ""
+        lines.append(f"changed keys: {'; '.join(changed[:4])}{more}")
+    return lines
 
 
 def candidate_timing_table(a: ModelAnalysis) -> MetricTable:
@@ -649,6 +707,16 @@ def model_summary(a: ModelAnalysis) -> list[str]:
         c = a.converted
         lines.append(f"converted {len(a.chosen)} conv(s) and re-counted: {fmt_int(c.params)} params, "
                      f"{fmt_int(c.macs)} MACs, as predicted; output shapes unchanged")  # fmt: skip
+        lines += fidelity_lines(a)
+    if a.not_converted:
+        named = "; ".join(f"{path}: {why}" for path, why in a.not_converted[:FIDELITY_MAX_LISTED])
+        more = (
+            f" (+{len(a.not_converted) - FIDELITY_MAX_LISTED} more)"
+            if len(a.not_converted) > FIDELITY_MAX_LISTED
+            else ""
+        )
+        lines.append(f"not converted: {named}{more}")
+
     if a.totals.uncounted:
         ops = ", ".join(f"{o.name} ×{o.count}" for o in a.totals.uncounted)
         lines.append(f"not counted (no MAC or elementwise rule): {ops}")

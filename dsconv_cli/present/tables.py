@@ -28,7 +28,7 @@ class Fitted:
         headers, body = self.table
         widths = [max([len(h.split("\n")[-1]) for h in [header]] + [len(row[i]) for row in body])
                   for i, header in enumerate(headers)]  # fmt: skip
-        return sum(widths) + 2 * (len(widths) - 1)
+        return sum(widths) + 3 * (len(widths) - 1)  # a space of padding each side and the box's divider
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if self.needed_width() <= options.max_width:

@@ -257,7 +257,7 @@ def decouple(conv: nn.Module, multiplier: int = 1, init: Init | str = Init.SVD) 
     initialisation. ``multiplier`` is capped at ``min(C_out, prod(k))``. The output shape is the conv's.
     """
     checked = _check_standard(conv)
-    how = _init(init)
+    how = parse_init(init)
     m = _capped(checked, multiplier)
     pair = _pair_modules(checked, m)
     if how is Init.RANDOM:
@@ -267,7 +267,8 @@ def decouple(conv: nn.Module, multiplier: int = 1, init: Init | str = Init.SVD) 
     return pair, _cumulative_energy(factors[1])[m - 1]
 
 
-def _init(init: Init | str) -> Init:
+def parse_init(init: Init | str) -> Init:
+    """``svd`` (closed-form pairs) or ``random`` (fresh ones)."""
     try:
         return Init(init)
     except ValueError:
@@ -305,23 +306,8 @@ def parse_multiplier(value: int | str) -> int | float:
 
 def parse_rule(rule: str) -> tuple[Rule, float]:
     """``all``, ``top:N``, ``min-saving:PCT`` or ``max-error:PCT`` -> (rule, N or PCT; 0 for all)."""
-    kind, _, value = rule.partition(":")
-    if kind == Rule.MAX_ERROR and value:
-        try:
-            pct = float(value.rstrip("%"))
-        except ValueError:
-            pct = math.nan
-        if 0 <= pct <= 100:
-            return Rule.MAX_ERROR, pct
-    else:
-        try:
-            parsed, number = parse_convert_rule(rule)
-            return Rule(parsed), number
-        except SpecError:
-            pass
-    raise SpecError(
-        "convert", rule, "expected all, top:N (N >= 1), min-saving:PCT or max-error:PCT (0-100), e.g. max-error:5"
-    )
+    kind, number = parse_convert_rule(rule)
+    return Rule(kind), number
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -622,7 +608,7 @@ def convert(
     half, on which the result is reported.
     """
     how, pct = parse_rule(rule)
-    how_init = _init(init)
+    how_init = parse_init(init)
     wanted = parse_multiplier(multiplier)
     if refit and calibrate is None:
         raise SpecError(
@@ -905,8 +891,9 @@ def _find_state_dict(loaded: object, file: Path, key: str | None) -> Mapping[str
 
 
 def save_model(module: nn.Module, path: str | Path) -> None:
-    """The whole module with ``torch.save`` (loading it needs ``weights_only=False`` and its classes importable)."""
-    _save(module, Path(path))
+    """The whole module with ``torch.save`` (loading it needs ``weights_only=False`` and its classes importable,
+    by the plain module names the user's own code imports them by)."""
+    _save(module, Path(path), plain_names=True)
 
 
 def save_state_dict(module: nn.Module, path: str | Path) -> None:
@@ -914,49 +901,45 @@ def save_state_dict(module: nn.Module, path: str | Path) -> None:
     _save(module.state_dict(), Path(path))
 
 
-def _save(value: object, file: Path) -> None:
+def _save(value: object, file: Path, plain_names: bool = False) -> None:
     from dsconv_cli.files import atomic_target
+    from dsconv_cli.pt.target import plain_pickle
 
     try:
         with atomic_target(file) as target:
-            torch.save(value, target)
+            torch.save(value, target, pickle_module=plain_pickle if plain_names else pickle)
     except OSError as exc:
         raise OutputError(f"{file}: cannot write ({exc.strerror or _first_line(exc)})") from None
+
+
+def plan_multipliers(model: nn.Module, multiplier: int | str, init: Init | str) -> dict[str, tuple[int, float | None]]:
+    """Each standard conv's depth multiplier (an int capped at its rank bound, or the smallest keeping ``auto:PCT``
+    of its weight energy) and the energy its closed-form pair keeps (None for fresh pairs), by path."""
+    wanted, how = parse_multiplier(multiplier), parse_init(init)
+    planned: dict[str, tuple[int, float | None]] = {}
+    for path, module in model.named_modules():
+        if path and isinstance(module, _ConvNd) and is_candidate(conv_layer(module)):
+            energies = _cumulative_energy(_factors(module)[1])
+            m = min(wanted, len(energies)) if isinstance(wanted, int) else multiplier_for_energy(module, wanted)
+            planned[path] = (m, energies[m - 1] if how is Init.SVD else None)
+    return planned
 
 
 # --- surgery for counting: the chosen convs replaced by their pairs (weights not computed) -------------
 
 
 def replace_convs(model: nn.Module, chosen: Sequence[Candidate]) -> nn.Module:
-    """A copy of ``model`` with each chosen conv replaced, at every path that holds it, by depthwise → pointwise."""
+    """A copy of ``model`` with each chosen conv replaced, at every path that holds it, by depthwise → pointwise at
+    the candidate's multiplier, freshly initialised (on the meta device: the counts of the converted model)."""
     converted = copy.deepcopy(model)
     replaced: dict[int, nn.Module] = {}
-    targets = {id(get_module(converted, c.path)) for c in chosen}  # a shared conv is replaced at every path holding it
+    multiplier = {id(get_module(converted, c.path)): c.multiplier for c in chosen}  # a shared conv: every path
     for path, module in list(converted.named_modules(remove_duplicate=False)):
-        if not path or id(module) not in targets:
+        if not path or id(module) not in multiplier:
             continue
         if id(module) not in replaced:
-            replaced[id(module)] = _separable_module(module)
+            assert isinstance(module, _ConvNd)
+            replaced[id(module)] = _pair_modules(module, multiplier[id(module)])
         parent_path, _, name = path.rpartition(".")
         setattr(get_module(converted, parent_path), name, replaced[id(module)])
     return converted
-
-
-def _separable_module(conv: nn.Module) -> nn.Sequential:
-    assert isinstance(conv, nn.modules.conv._ConvNd)
-    rank = len(conv.kernel_size)
-    weight = conv.weight
-    factory: dict[str, Any] = {"device": weight.device, "dtype": weight.dtype}
-    plain = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[rank - 1]
-    common: dict[str, Any] = {
-        "kernel_size": conv.kernel_size, "stride": conv.stride, "padding": conv.padding, "dilation": conv.dilation,
-        "groups": conv.in_channels, "bias": False, "padding_mode": conv.padding_mode,
-    }  # fmt: skip
-    if isinstance(conv, nn.modules.conv._ConvTransposeNd):
-        transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[rank - 1]
-        common["output_padding"] = conv.output_padding
-        depthwise: nn.Module = transposed(conv.in_channels, conv.in_channels, **common, **factory)
-    else:
-        depthwise = plain(conv.in_channels, conv.in_channels, **common, **factory)
-    pointwise = plain(conv.in_channels, conv.out_channels, 1, bias=conv.bias is not None, **factory)
-    return nn.Sequential(depthwise, pointwise)

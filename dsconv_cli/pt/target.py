@@ -6,8 +6,10 @@ import copy
 import importlib
 import importlib.util
 import math
+import pickle
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ def resolve_target(target: str) -> Any:
             spec = importlib.util.spec_from_file_location(f"dsconv_target_{path.stem}", path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            LOADED[spec.name] = path.stem  # how the user's own code imports it (see ``PlainNamePickler``)
             folder = str(path.resolve().parent)
             sys.path.insert(0, folder)  # the file's own imports of its neighbours
             try:
@@ -54,6 +57,37 @@ def resolve_target(target: str) -> Any:
     if not isinstance(found, nn.Module) and not callable(found):
         raise TargetError(f"{target}: {attr} is a {type(found).__name__}, not an nn.Module, a subclass or a factory")
     return found
+
+
+LOADED: dict[str, str] = {}  # model files imported under a name of dsconv's own -> their plain module name
+
+
+class PlainNamePickler(pickle.Pickler):
+    """Pickles the classes of a model file by the plain module name the user's own code imports them by
+    (``net`` for ``path/net.py``), however dsconv imported the file, so a saved model loads with a plain
+    ``torch.load(PATH, weights_only=False)`` where ``net`` imports."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, type) and obj.__module__ in LOADED:
+            return getattr, (_Module(LOADED[obj.__module__]), obj.__qualname__)
+        if isinstance(obj, _Module):
+            return importlib.import_module, (obj.name,)
+        return NotImplemented
+
+
+@dataclass(frozen=True)
+class _Module:
+    """A module named in a pickle: unpickled as ``importlib.import_module(name)``."""
+
+    name: str
+
+
+class plain_pickle:  # noqa: N801 (stands in for the ``pickle`` module that ``torch.save`` takes)
+    """``torch.save(..., pickle_module=plain_pickle)``: the standard pickle, with model-file classes named
+    plainly."""
+
+    Pickler = PlainNamePickler
+    __name__ = "pickle"
 
 
 def build_target(found: Any, target: str, kwargs: dict[str, Any] | None, device: str) -> nn.Module:
@@ -102,6 +136,22 @@ def place(model: nn.Module, notes: list[str]) -> tuple[nn.Module, str]:
 def _weights_device(model: nn.Module) -> str:
     first = next(iter(model.parameters()), None)
     return first.device.type if first is not None else "cpu"
+
+
+def build_on_cpu(
+    found: Any, target: str, kwargs: dict[str, Any] | None, counted: nn.Module, shapes: Sequence[Sequence[int]],
+    dtype: DType, max_memory: int, why: str,
+) -> nn.Module:  # fmt: skip
+    """The model built with real weights on the CPU (bounded by ``max_memory``: weights and inputs, twice over for
+    a converted copy beside it); ``why`` says what needs them."""
+    dt = torch_dtype(dtype)
+    needed = 2 * (unique_params(counted) + sum(math.prod(s) for s in shapes)) * dt.itemsize
+    if needed > max_memory:
+        raise MemoryLimitError(f"--max-memory {max_memory:,} B: {why} needs the model's weights on the CPU, about "
+                               f"{needed:,} B with its converted copy; raise --max-memory")  # fmt: skip
+    with torch.random.fork_rng(devices=[]):  # fresh weights the same on every run, the caller's RNG untouched
+        torch.manual_seed(0)
+        return build_target(found, target, kwargs, "cpu").to(dtype=dt).eval()
 
 
 def materialize(

@@ -10,13 +10,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from dsconv_cli.core.advise import advise, check_conversion, choose, conv_checks
-from dsconv_cli.core.results import Candidate, ModelAnalysis
-from dsconv_cli.core.spec import Device, DType
-from dsconv_cli.errors import SpecError, TargetError
+from dsconv_cli.core.advise import advise, capped_multiplier, check_conversion, choose, conv_checks, is_candidate
+from dsconv_cli.core.parse import parse_convert_rule
+from dsconv_cli.core.results import Candidate, Fidelity, ModelAnalysis
+from dsconv_cli.core.spec import Conversion, Device, DType
+from dsconv_cli.errors import MemoryLimitError, SpecError, TargetError
 from dsconv_cli.run.options import RunOptions, TimingWatch
 
 BENCH_TOP = 3  # candidates timed alone when no --convert chooses them
+NO_OPTIONS = Conversion()  # closed-form pairs at multiplier 1, measured on random probes
 
 
 def analyze_model(
@@ -26,22 +28,29 @@ def analyze_model(
     *,
     kwargs: dict[str, Any] | None = None,
     convert_rule: str | None = None,
+    conversion: Conversion = NO_OPTIONS,
     channels_last: bool = False,
     compiled: bool = False,
     bench_top: int = BENCH_TOP,
 ) -> ModelAnalysis:
     """Count a model (an ``nn.Module`` or a ``MODULE:ATTR`` / ``FILE.py:ATTR`` target) layer by layer, advise
-    which convs to make depthwise-separable, and check the conversion.
+    which convs to make depthwise-separable, and convert them as ``conversion`` says, measuring the fidelity.
 
-    With ``options.bench``, the original and converted models are timed end to end, and the chosen candidates
-    (the first ``bench_top`` by MACs saved without a conversion) each alone against their pair."""
+    The counts come from the meta device; weights (``conversion.weights``) load into a CPU build, where the
+    conversion runs and is measured. With ``options.bench``, the original and converted models are timed end to
+    end, and the chosen candidates (the first ``bench_top`` by MACs saved without a conversion) each alone
+    against their pair."""
     from dsconv_cli.pt import bench, timing, trace
+    from dsconv_cli.pt import convert as converting
     from dsconv_cli.pt import target as targets
-    from dsconv_cli.pt.convert import replace_convs
 
     shapes = shape_list(input_shape)
     if convert_rule is not None:
-        choose((), convert_rule)  # a malformed rule is refused before any work
+        parse_convert_rule(convert_rule)  # a malformed rule is refused before any work
+    converting.parse_multiplier(conversion.multiplier)
+    converting.parse_init(conversion.init)
+    if conversion.refit and conversion.calibrate is None:
+        raise SpecError("refit", True, "needs --calibrate FILE: a refit on random probes says nothing of the data")
     device: Device | str = options.device
     if options.bench:
         device = timing.resolve_device(Device(device))  # CUDA asked for and missing: refused before any work
@@ -52,23 +61,67 @@ def analyze_model(
         found = targets.resolve_target(target)  # the user's code is imported once; later builds reuse what it gave
     else:
         target, found = type(model_or_target).__name__, model_or_target
-    model, counted_on = targets.place(targets.build_for_counting(found, target, kwargs, notes).eval(), notes)
+    built = targets.build_for_counting(found, target, kwargs, notes).eval()
+    weighted = None  # the model with real weights on the CPU, where weights are loaded or the conversion runs
+    if conversion.weights is not None:
+        weighted = targets.build_on_cpu(found, target, kwargs, built, shapes, dtype, options.max_memory, "--weights")
+        converting.load_weights(weighted, conversion.weights, conversion.weights_key)
+        built = weighted
+    model, counted_on = targets.place(built, notes)
     try:
         totals = trace.count_model(model, shapes, counted_on, dtype)
     except TargetError:
         if counted_on != "meta":
             raise
         model, counted_on = targets.materialize(found, target, kwargs, model, shapes, dtype, options.max_memory, notes)
+        if weighted is not None:
+            model = weighted
         totals = trace.count_model(model, shapes, counted_on, dtype)
-    candidates, pairs = advise(totals.conv_calls, totals.rows)
+    wants_weights = convert_rule is not None or conversion.multiplier != 1
+    if wants_weights and weighted is None:
+        why = "--convert" if convert_rule is not None else "--multiplier"
+        try:
+            weighted = targets.build_on_cpu(found, target, kwargs, built, shapes, dtype, options.max_memory, why)
+        except MemoryLimitError:
+            if not _counts_alone(convert_rule, conversion):
+                raise
+            notes.append("fidelity not measured: the model's weights do not fit --max-memory on the CPU, so the "
+                         "conversion is counted on the meta device only")  # fmt: skip
+    if weighted is not None:
+        planned = converting.plan_multipliers(weighted, conversion.multiplier, conversion.init)
+    else:
+        planned = {c.path: (capped_multiplier(c.conv, int(conversion.multiplier)), None)
+                   for c in totals.conv_calls if is_candidate(c.conv)}  # fmt: skip
+    candidates, pairs, no_saving = advise(totals.conv_calls, totals.rows, {p: m for p, (m, _) in planned.items()})
+    candidates = [replace(c, energy_kept=planned[c.path][1]) if c.path in planned else c for c in candidates]
     checks = conv_checks(totals) + trace.total_check(model, shapes, counted_on, dtype, totals) if options.verify else ()
     result = ModelAnalysis(target, tuple(tuple(s) for s in shapes), dtype.value, counted_on, totals,
-                           tuple(candidates), tuple(pairs), notes=tuple(notes), checks=checks)  # fmt: skip
+                           tuple(candidates), tuple(pairs), notes=tuple(notes), checks=checks,
+                           not_converted=tuple(no_saving))  # fmt: skip
     chosen: list[Candidate] = []
-    if convert_rule is not None:
+    if convert_rule is not None and weighted is None:
         chosen = choose(candidates, convert_rule)
-        converted = trace.count_model(replace_convs(model, chosen), shapes, counted_on, dtype)
-        result = replace(result, chosen=tuple(c.path for c in chosen), converted=converted)
+        converted = trace.count_model(converting.replace_convs(model, chosen), shapes, counted_on, dtype)
+        result = replace(result, chosen=tuple(c.path for c in chosen), converted=converted, notes=tuple(notes))
+        check_conversion(result)
+    elif convert_rule is not None:
+        assert weighted is not None
+        done = converting.convert(weighted, convert_rule, conversion.init, conversion.multiplier,
+                                  conversion.calibrate, shapes, refit=conversion.refit)  # fmt: skip
+        measured = {c.name: c for c in done.convs}
+        chosen = [replace(c, layer_error=measured[c.path].layer_error) for c in candidates if c.path in measured]
+        candidates = [next((k for k in chosen if k.path == c.path), c) for c in candidates]
+        fidelity = Fidelity(done.fidelity.output_error, done.fidelity.snr_db, done.fidelity.inputs,
+                            probes=conversion.calibrate is None, trained=conversion.weights is not None,
+                            init=conversion.init, refit_from=done.fidelity_before_refit.output_error
+                            if done.fidelity_before_refit else None)  # fmt: skip
+        converted = trace.count_model(converting.replace_convs(model, chosen), shapes, counted_on, dtype)
+        passed_over = dict(no_saving) | {s.name: s.reason for s in done.skipped}
+        result = replace(
+            result, candidates=tuple(candidates), chosen=tuple(c.path for c in chosen), converted=converted,
+            fidelity=fidelity, converted_model=done.module, not_converted=tuple(passed_over.items()),
+            renamed_keys=tuple((k.old, k.new) for k in done.renamed),
+        )  # fmt: skip
         check_conversion(result)
     if options.bench:
         settings = timing.TimingSettings(str(device), dtype, options.threads or timing.default_threads(),
@@ -81,6 +134,24 @@ def analyze_model(
         spreads = [t.speedup_spread for t in timings]
         result = replace(result, candidate_timings=timings, conditions=watch.finish(spreads))
     return result
+
+
+def _counts_alone(rule: str | None, conversion: Conversion) -> bool:
+    """Whether a conversion can be counted without the model's weights (no fidelity asked of it by name)."""
+    needs = (conversion.weights, conversion.calibrate, conversion.refit)
+    return not any(needs) and isinstance(conversion.multiplier, int) and not (rule or "").startswith("max-error")
+
+
+def save_converted(result: ModelAnalysis, path: str, state_dict: bool = False) -> None:
+    """Write the converted model (``torch.save`` of the whole module) or its state dict."""
+    from dsconv_cli.pt import convert as converting
+
+    if result.converted_model is None:
+        raise SpecError("save", path, "needs a conversion: give --convert RULE")
+    if state_dict:
+        converting.save_state_dict(result.converted_model, path)
+    else:
+        converting.save_model(result.converted_model, path)
 
 
 def shape_list(input_shape: Sequence[int] | Sequence[Sequence[int]]) -> list[tuple[int, ...]]:

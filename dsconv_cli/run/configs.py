@@ -79,7 +79,7 @@ def run_model_config(cfg: Config, options: RunOptions, *, baseline: dict[str, An
     assert cfg.model is not None
     try:
         analysis = analyze_model(cfg.model.target, list(cfg.model.input_shapes), options, kwargs=cfg.model.kwargs,
-                                 convert_rule=cfg.model.convert)  # fmt: skip
+                                 convert_rule=cfg.model.convert, conversion=cfg.model.conversion)  # fmt: skip
     except TargetError as error:
         raise ConfigError(f"{cfg.where('model.target')}: model.target {error}") from None
     return evaluate_model(cfg, analysis, baseline=baseline, max_increase=options.max_increase)
