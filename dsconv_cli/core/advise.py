@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from dsconv_cli.core import counting
 from dsconv_cli.core.parse import parse_convert_rule
-from dsconv_cli.core.results import Candidate, ConvCall, ModelAnalysis, ModelRow, ModelTotals
+from dsconv_cli.core.results import Candidate, ConvCall, ModelAnalysis, ModelRow, ModelTotals, SharedParam
 from dsconv_cli.core.spec import ConvLayer, ConvSpec, resolve_spec
 from dsconv_cli.errors import CheckFailed, SpecError
 
@@ -49,10 +49,19 @@ def _pair_cost(conv: ConvLayer, input_shape: tuple[int, ...], multiplier: int = 
 Advice = tuple[list[Candidate], list[tuple[str, str]], list[tuple[str, str]]]
 
 
-def advise(calls: Sequence[ConvCall], rows: Sequence[ModelRow], multipliers: Mapping[str, int] | None = None) -> Advice:
+def advise(
+    calls: Sequence[ConvCall], rows: Sequence[ModelRow], multipliers: Mapping[str, int] | None = None,
+    shared: Sequence[SharedParam] = (),
+) -> Advice:  # fmt: skip
     """Candidates ranked by MACs saved (each at its depth multiplier, default 1), existing depthwise → 1x1 pairs
-    (in call order), and the standard convs whose pair would save no MACs, with the reason."""
+    (in call order), and the standard convs whose pair would save no MACs, with the reason.
+
+    A candidate's params are those only it holds: a weight tied with another module (``shared``) goes only when
+    every module holding it is converted (``ModelAnalysis.if_converted``)."""
     owned = {row.path: row.params for row in rows}  # the module's real parameters, parametrizations included
+    for s in shared:
+        for path in {p for p in owned if any(h == p or h.startswith(p + ".") for h in s.holders)}:
+            owned[path] -= s.numel
     by_path: dict[str, list[ConvCall]] = defaultdict(list)
     for call in calls:
         by_path[call.path].append(call)
@@ -75,14 +84,21 @@ def advise(calls: Sequence[ConvCall], rows: Sequence[ModelRow], multipliers: Map
             path, conv, owned[path], macs, sep_params, sep_macs, len(path_calls), path_calls[0].input_shape, m,
         ))  # fmt: skip
     candidates.sort(key=lambda c: (-c.macs_saved, c.path))
-    pairs = []
-    for first, second in zip(calls, calls[1:], strict=False):
-        a, b = first.conv, second.conv
-        depthwise = a.groups == a.in_channels > 1 and a.out_channels % a.in_channels == 0
+    convs = {call.path: call.conv for call in calls}
+    pairs: list[tuple[str, str]] = []
+    for call in calls:  # by data flow: the 1x1 conv whose input is the depthwise conv's output
+        if call.source is None or call.source not in convs or any(dw == call.source for dw, _ in pairs):
+            continue
+        a, b = convs[call.source], call.conv
         pointwise = math.prod(b.kernel_size) == 1 and b.groups == 1 and b.in_channels == a.out_channels
-        if depthwise and pointwise and (first.path, second.path) not in pairs:
-            pairs.append((first.path, second.path))
+        if is_depthwise(a) and pointwise:
+            pairs.append((call.source, call.path))
     return candidates, pairs, no_saving
+
+
+def is_depthwise(conv: ConvLayer) -> bool:
+    """Groups equal to the input channels (more than one), each group giving a multiple of one channel."""
+    return conv.groups == conv.in_channels > 1 and conv.out_channels % conv.in_channels == 0
 
 
 def choose(candidates: Sequence[Candidate], rule: str) -> list[Candidate]:

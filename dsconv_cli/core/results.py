@@ -413,14 +413,61 @@ class OpCount:
 
 
 @dataclass(frozen=True, slots=True)
+class TensorLeaf:
+    """One tensor of a forward's inputs or outputs: where it sits (``input_ids``, ``logits``, ``0.1``; empty for
+    a lone output), its shape and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True, slots=True)
+class SharedParam:
+    """A parameter held by several modules (a tied weight): its numel counts once; ``holders`` are their paths."""
+
+    name: str
+    numel: int
+    holders: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OpTally:
+    """One aten op over the forward: its calls, MACs and other ops, and how it was counted."""
+
+    name: str
+    calls: int
+    macs: int
+    other_ops: int
+    kind: str  # counted, data movement, or uncounted
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Bytes of a forward, as torchinfo's estimated total size for inference: the inputs, the parameters and
+    buffers, and the activations (every output of every call of a leaf module)."""
+
+    input_bytes: int = 0
+    param_bytes: int = 0
+    buffer_bytes: int = 0
+    activation_bytes: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self.input_bytes + self.param_bytes + self.buffer_bytes + self.activation_bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ConvCall:
-    """One call of a conv module in the forward: its layer, shapes and the MACs PyTorch's formula gave it."""
+    """One call of a conv module in the forward: its layer, shapes and the MACs PyTorch's formula gave it;
+    ``source``: the depthwise conv whose output (through norms, activations, elementwise ops) is its input."""
 
     path: str
     conv: ConvLayer
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     macs: int
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +484,7 @@ class ModelRow:
     other_ops: int
     calls: int
     share: float  # of the model's MACs
+    trainable_params: int = 0  # of ``params``, those with requires_grad
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,8 +562,30 @@ class ModelTotals:
     rows: tuple[ModelRow, ...] = ()
     uncounted: tuple[OpCount, ...] = ()  # ops that ran and dsconv did not count
     data_movement: tuple[OpCount, ...] = ()  # views, copies, creation: no arithmetic
-    idle_params: tuple[OpCount, ...] = ()  # modules holding parameters that did no counted work
+    idle_params: tuple[OpCount, ...] = ()  # modules holding parameters that no op read
     conv_calls: tuple[ConvCall, ...] = ()
+    trainable_params: int = 0  # params with requires_grad; the rest are frozen
+    buffers: int = 0  # elements of the buffers (running statistics, fixed tables), each once
+    memory: Memory = field(default_factory=Memory)
+    outputs: tuple[TensorLeaf, ...] = ()  # each output tensor, named by where it sits
+    shared_params: tuple[SharedParam, ...] = ()  # tied parameters, each counted once in ``params``
+    functional_convs: tuple[OpCount, ...] = ()  # modules calling a conv op themselves (F.conv2d): calls
+    unruled_macs: tuple[OpCount, ...] = ()  # uncounted ops that multiply-accumulate: MACs is a lower bound
+    by_op: tuple[OpTally, ...] = ()
+
+    @property
+    def frozen_params(self) -> int:
+        return self.params - self.trainable_params
+
+    @property
+    def lower_bound(self) -> bool:
+        """Whether an op that multiplies and accumulates ran without a rule, so ``macs`` undercounts."""
+        return bool(self.unruled_macs)
+
+
+def _within(path: str, module: str) -> bool:
+    """Whether ``path`` is the module at ``module`` or inside it."""
+    return path == module or path.startswith(module + ".")
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,11 +610,18 @@ class ModelAnalysis:
     not_converted: tuple[tuple[str, str], ...] = ()  # (conv, why it was not converted)
     renamed_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()  # state-dict keys the conversion changed
     converted_model: Any = field(default=None, compare=False, repr=False)  # the converted CPU nn.Module
+    inputs: tuple[TensorLeaf, ...] = ()  # each input tensor, named by the forward's parameters
 
     def if_converted(self, paths: tuple[str, ...] | None = None) -> tuple[int, int]:
-        """Predicted (params, MACs) of the model with ``paths`` converted (default: every candidate)."""
+        """Predicted (params, MACs) of the model with ``paths`` converted (default: every candidate).
+
+        Each parameter counts once: a candidate's ``params`` are those only it holds, and a weight tied between
+        convs goes only when every conv holding it is converted."""
         chosen = [c for c in self.candidates if paths is None or c.path in paths]
-        return (self.totals.params - sum(c.params_saved for c in chosen),
+        converted = {c.path for c in chosen}
+        tied = sum(s.numel for s in self.totals.shared_params
+                   if all(any(_within(h, p) for p in converted) for h in s.holders))  # fmt: skip
+        return (self.totals.params - sum(c.params_saved for c in chosen) - tied,
                 self.totals.macs - sum(c.macs_saved for c in chosen))  # fmt: skip
 
     @property

@@ -634,3 +634,111 @@ class Conversion:
     refit: bool = False
     weights: str | None = None
     weights_key: str | None = None
+
+
+# --- a whole model's inputs (dsconv analyze) --------------------------------------------------------
+
+
+@unique
+class InputDType(StrEnum):
+    """The dtype of one forward input: the float ones follow ``--dtype`` unless given; ints are ids, bools masks."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+    FLOAT64 = "float64"
+    INT64 = "int64"
+    INT32 = "int32"
+    INT16 = "int16"
+    INT8 = "int8"
+    UINT8 = "uint8"
+    BOOL = "bool"
+
+    @property
+    def integral(self) -> bool:
+        return self.value.startswith(("int", "uint"))
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInput:
+    """One tensor a forward takes: its shape and dtype (None: the run's ``--dtype``)."""
+
+    shape: tuple[int, ...]
+    dtype: InputDType | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInputs:
+    """What a model's forward is called with: tensors by position and by keyword (made up: zeros, ids below
+    ``vocab`` where given, masks all true), or ``example``: the exact inputs (a ``.pt`` file, or in the API the
+    objects themselves)."""
+
+    positional: tuple[TensorInput, ...] = ()
+    keyword: tuple[tuple[str, TensorInput], ...] = ()
+    example: Any = field(default=None, compare=False)
+    vocab: int | None = None
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The made-up tensors' shapes, positional then keyword."""
+        return tuple(t.shape for t in self.positional) + tuple(t.shape for _, t in self.keyword)
+
+
+def model_inputs(
+    shapes: Sequence[Sequence[int]] = (),
+    dtypes: Sequence[str] = (),
+    keyword: Sequence[tuple[str, Sequence[int], str | None]] = (),
+    example: Any = None,
+    vocab: int | None = None,
+) -> ModelInputs:
+    """Validated inputs: ``dtypes`` pair with ``shapes`` in order (fewer: the rest follow ``--dtype``)."""
+    if len(dtypes) > len(shapes):
+        raise SpecError("input_dtype", ",".join(dtypes), f"{len(dtypes)} dtypes for {len(shapes)} --input-shape; "
+                        "give one per input shape, in order")  # fmt: skip
+    if example is not None and (shapes or keyword):
+        raise SpecError("example_inputs", example if isinstance(example, str) else type(example).__name__,
+                        "holds the exact inputs; give it instead of --input-shape and --input-kw")  # fmt: skip
+    if example is None and not shapes and not keyword:
+        raise SpecError("input_shape", (), "give at least one shape, e.g. 1,3,224,224 (or --input-kw, "
+                        "--example-inputs)")  # fmt: skip
+    if vocab is not None and (isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 1):
+        raise SpecError("vocab", vocab, "must be a positive integer: token ids are drawn below it")
+    positional = tuple(
+        TensorInput(_input_shape("input_shape", s), _input_dtype("input_dtype", d))
+        for s, d in zip(shapes, [*dtypes, *[None] * (len(shapes) - len(dtypes))], strict=True)
+    )
+    names: set[str] = set()
+    kw = []
+    for name, shape, dtype in keyword:
+        if not name.isidentifier() or name in names:
+            why = "is given twice" if name in names else "must be the forward's keyword, e.g. attention_mask"
+            raise SpecError("input_kw", name, why)
+        names.add(name)
+        kw.append((name, TensorInput(_input_shape("input_kw", shape), _input_dtype("input_kw", dtype))))
+    return ModelInputs(positional, tuple(kw), example, vocab)
+
+
+def _input_shape(field_name: str, shape: Sequence[int]) -> tuple[int, ...]:
+    dims = tuple(shape)
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in dims):
+        raise SpecError(field_name, dims, "dims must be non-negative integers, e.g. 1,3,224,224")
+    return dims
+
+
+def _input_dtype(field_name: str, dtype: str | None) -> InputDType | None:
+    if dtype is None:
+        return None
+    try:
+        return InputDType(dtype.strip().lower())
+    except ValueError:
+        valid = ", ".join(d.value for d in InputDType)
+        raise SpecError(field_name, dtype, f"is not a dtype; valid: {valid}") from None
+
+
+def parse_input_kw(text: str) -> tuple[str, tuple[int, ...], str | None]:
+    """``attention_mask=1,128:bool`` -> (name, shape, dtype); the dtype is optional."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name.strip():
+        raise SpecError("input_kw", text, "expected NAME=SHAPE[:DTYPE], e.g. attention_mask=1,128:bool")
+    shape_text, _, dtype = rest.partition(":")
+    return name.strip(), parse_ints("input_kw", shape_text), dtype or None

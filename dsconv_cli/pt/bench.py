@@ -25,6 +25,9 @@ def time_models(
     """End-to-end latency of the original and (with ``--convert``) the converted model, same timing core."""
     if len(result.input_shapes) != 1:
         raise SpecError("bench", True, "times models with one input; this one takes several --input-shape")
+    if result.inputs and result.inputs[0].dtype != result.dtype:
+        raise SpecError("bench", True, f"times models with one {result.dtype} input; this one takes "
+                        f"{result.inputs[0].dtype}")  # fmt: skip
     (shape,) = result.input_shapes
     needed = (result.totals.params * 2 + math.prod(shape)) * settings.dtype.itemsize
     if needed > max_memory:

@@ -383,7 +383,7 @@ def _probes(input_shape: Sequence[int] | Sequence[Sequence[int]], dtype: torch.d
 
 
 def _describe_shapes(batches: Sequence[Batch]) -> str:
-    return ", ".join("(" + ", ".join(map(str, t.shape)) + ")" for t in batches[0])
+    return ", ".join("(" + ", ".join(map(str, t.shape)) + ")" for t in batches[0] if isinstance(t, torch.Tensor))
 
 
 def _cast(batches: Sequence[Batch], dtype: torch.dtype) -> list[Batch]:
@@ -441,7 +441,7 @@ def _run(
                 except DsconvError:
                     raise
                 except Exception as exc:
-                    shapes = ", ".join(str(tuple(t.shape)) for t in batch)
+                    shapes = ", ".join(str(tuple(t.shape)) for t in batch if isinstance(t, torch.Tensor))
                     raise TargetError(f"the forward failed on inputs {shapes}: {type(exc).__name__}: {exc}") from exc
     finally:
         for handle in handles:
@@ -594,6 +594,7 @@ def convert(
     *,
     refit: bool = False,
     seed: int = 0,
+    probes: tuple[Sequence[Batch], str] | None = None,
 ) -> ConversionResult:
     """A converted copy of ``model`` (on the CPU; the caller's model is untouched) and its measured fidelity.
 
@@ -619,7 +620,10 @@ def convert(
     original = copy.deepcopy(model).cpu()
     floating = [p for p in original.parameters() if p.is_floating_point()]
     dtype = floating[0].dtype if floating else torch.get_default_dtype()
-    if calibrate is None:
+    if calibrate is None and probes is not None:  # the caller's inputs (token ids, masks) and what they are
+        batches = list(probes[0])
+        described = f"{probes[1]} of {_describe_shapes(batches)}"
+    elif calibrate is None:
         if input_shape is None:
             raise SpecError("input_shape", None, "give input_shape (random probes) or calibrate (a file of inputs)")
         batches = _probes(input_shape, dtype, seed)

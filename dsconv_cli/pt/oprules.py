@@ -25,6 +25,7 @@ Add or override a rule as fvcore's ``set_op_handle`` does::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -274,6 +275,15 @@ def resolve(func: Any) -> tuple[str, Rule | Fixed | None, bool]:
     found = (name, rule, name in _user)
     _resolved[func] = found
     return found
+
+
+MULTIPLIES = re.compile(r"conv|matmul|linear|attention|lstm|gru|rnn|einsum|bilinear|(^|_|:)(mm|bmm|mv|addmv|dot|vdot)$")
+
+
+def multiplies(name: str) -> bool:
+    """Whether an op multiplies and accumulates, by its name (``aten::_native_multi_head_attention``,
+    ``aten::mkldnn_rnn_layer``, ``aten::_int_mm``): run without a rule, it makes the MAC total a lower bound."""
+    return MULTIPLIES.search(name.rpartition("::")[2]) is not None
 
 
 def has_formula(func: Any) -> bool:

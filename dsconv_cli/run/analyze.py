@@ -13,7 +13,7 @@ from typing import Any
 from dsconv_cli.core.advise import advise, capped_multiplier, check_conversion, choose, conv_checks, is_candidate
 from dsconv_cli.core.parse import parse_convert_rule
 from dsconv_cli.core.results import Candidate, Fidelity, ModelAnalysis
-from dsconv_cli.core.spec import Conversion, Device, DType
+from dsconv_cli.core.spec import Conversion, Device, DType, ModelInputs, model_inputs
 from dsconv_cli.errors import MemoryLimitError, SpecError, TargetError
 from dsconv_cli.run.options import RunOptions, TimingWatch
 
@@ -23,7 +23,7 @@ NO_OPTIONS = Conversion()  # closed-form pairs at multiplier 1, measured on rand
 
 def analyze_model(
     model_or_target: Any,
-    input_shape: Sequence[int] | Sequence[Sequence[int]],
+    input_shape: Sequence[int] | Sequence[Sequence[int]] | ModelInputs,
     options: RunOptions,
     *,
     kwargs: dict[str, Any] | None = None,
@@ -36,15 +36,19 @@ def analyze_model(
     """Count a model (an ``nn.Module`` or a ``MODULE:ATTR`` / ``FILE.py:ATTR`` target) layer by layer, advise
     which convs to make depthwise-separable, and convert them as ``conversion`` says, measuring the fidelity.
 
+    ``input_shape``: one shape or several (float positional inputs), or ``ModelInputs`` (dtypes, keyword
+    inputs, or the exact example inputs).
+
     The counts come from the meta device; weights (``conversion.weights``) load into a CPU build, where the
     conversion runs and is measured. With ``options.bench``, the original and converted models are timed end to
     end, and the chosen candidates (the first ``bench_top`` by MACs saved without a conversion) each alone
     against their pair."""
     from dsconv_cli.pt import bench, timing, trace
     from dsconv_cli.pt import convert as converting
+    from dsconv_cli.pt import inputs as making
     from dsconv_cli.pt import target as targets
 
-    shapes = shape_list(input_shape)
+    spec = input_shape if isinstance(input_shape, ModelInputs) else model_inputs(shape_list(input_shape))
     if convert_rule is not None:
         parse_convert_rule(convert_rule)  # a malformed rule is refused before any work
     converting.parse_multiplier(conversion.multiplier)
@@ -55,6 +59,7 @@ def analyze_model(
     if options.bench:
         device = timing.resolve_device(Device(device))  # CUDA asked for and missing: refused before any work
     dtype = DType(options.dtype)
+    shapes = [leaf.shape for leaf in making.leaves_of(list(making.make_inputs(spec, "meta", dtype)))]
     notes: list[str] = []
     if isinstance(model_or_target, str):
         target = model_or_target
@@ -68,15 +73,17 @@ def analyze_model(
         converting.load_weights(weighted, conversion.weights, conversion.weights_key)
         built = weighted
     model, counted_on = targets.place(built, notes)
+    call = making.make_inputs(spec, counted_on, dtype)
     try:
-        totals = trace.count_model(model, shapes, counted_on, dtype)
+        totals = trace.count_model(model, call)
     except TargetError:
         if counted_on != "meta":
             raise
         model, counted_on = targets.materialize(found, target, kwargs, model, shapes, dtype, options.max_memory, notes)
         if weighted is not None:
             model = weighted
-        totals = trace.count_model(model, shapes, counted_on, dtype)
+        call = making.make_inputs(spec, counted_on, dtype)
+        totals = trace.count_model(model, call)
     wants_weights = convert_rule is not None or conversion.multiplier != 1
     if wants_weights and weighted is None:
         why = "--convert" if convert_rule is not None else "--multiplier"
@@ -92,30 +99,33 @@ def analyze_model(
     else:
         planned = {c.path: (capped_multiplier(c.conv, int(conversion.multiplier)), None)
                    for c in totals.conv_calls if is_candidate(c.conv)}  # fmt: skip
-    candidates, pairs, no_saving = advise(totals.conv_calls, totals.rows, {p: m for p, (m, _) in planned.items()})
+    candidates, pairs, no_saving = advise(totals.conv_calls, totals.rows, {p: m for p, (m, _) in planned.items()},
+                                          totals.shared_params)  # fmt: skip
     candidates = [replace(c, energy_kept=planned[c.path][1]) if c.path in planned else c for c in candidates]
-    checks = conv_checks(totals) + trace.total_check(model, shapes, counted_on, dtype, totals) if options.verify else ()
+    checks = conv_checks(totals) + trace.total_check(model, call, totals) if options.verify else ()
     result = ModelAnalysis(target, tuple(tuple(s) for s in shapes), dtype.value, counted_on, totals,
                            tuple(candidates), tuple(pairs), notes=tuple(notes), checks=checks,
-                           not_converted=tuple(no_saving))  # fmt: skip
+                           not_converted=tuple(no_saving), inputs=making.input_leaves(model, call))  # fmt: skip
     chosen: list[Candidate] = []
     if convert_rule is not None and weighted is None:
         chosen = choose(candidates, convert_rule)
-        converted = trace.count_model(converting.replace_convs(model, chosen), shapes, counted_on, dtype)
+        converted = trace.count_model(converting.replace_convs(model, chosen), call)
         result = replace(result, chosen=tuple(c.path for c in chosen), converted=converted, notes=tuple(notes))
         check_conversion(result)
     elif convert_rule is not None:
         assert weighted is not None
         done = converting.convert(weighted, convert_rule, conversion.init, conversion.multiplier,
-                                  conversion.calibrate, shapes, refit=conversion.refit)  # fmt: skip
+                                  conversion.calibrate, shapes, refit=conversion.refit,
+                                  probes=_probes(weighted, spec, dtype))  # fmt: skip
         measured = {c.name: c for c in done.convs}
         chosen = [replace(c, layer_error=measured[c.path].layer_error) for c in candidates if c.path in measured]
         candidates = [next((k for k in chosen if k.path == c.path), c) for c in candidates]
+        probed = conversion.calibrate is None and spec.example is None
         fidelity = Fidelity(done.fidelity.output_error, done.fidelity.snr_db, done.fidelity.inputs,
-                            probes=conversion.calibrate is None, trained=conversion.weights is not None,
+                            probes=probed, trained=conversion.weights is not None,
                             init=conversion.init, refit_from=done.fidelity_before_refit.output_error
                             if done.fidelity_before_refit else None)  # fmt: skip
-        converted = trace.count_model(converting.replace_convs(model, chosen), shapes, counted_on, dtype)
+        converted = trace.count_model(converting.replace_convs(model, chosen), call)
         passed_over = dict(no_saving) | {s.name: s.reason for s in done.skipped}
         result = replace(
             result, candidates=tuple(candidates), chosen=tuple(c.path for c in chosen), converted=converted,
@@ -134,6 +144,23 @@ def analyze_model(
         spreads = [t.speedup_spread for t in timings]
         result = replace(result, candidate_timings=timings, conditions=watch.finish(spreads))
     return result
+
+
+def _probes(model: Any, spec: ModelInputs, dtype: DType) -> tuple[list[tuple[Any, ...]], str] | None:
+    """What a conversion is measured on where random normal probes of the shapes will not do: the example inputs,
+    or made-up ones that take token ids, masks or keywords (keywords placed among the forward's parameters)."""
+    from dsconv_cli.pt import inputs as making
+
+    plain = spec.example is None and not spec.keyword and all(t.dtype is None for t in spec.positional)
+    if plain:
+        return None
+    call = making.probe_inputs(spec, dtype)
+    args = making.as_positional(model, call)
+    if args is None:
+        keywords = ", ".join(call[1])
+        raise SpecError("convert", True, "measures the converted model by calling it with positional inputs; the "
+                        f"keyword inputs {keywords} have no place among the forward's parameters")  # fmt: skip
+    return [args], "the example inputs" if spec.example is not None else "random probes"
 
 
 def _counts_alone(rule: str | None, conversion: Conversion) -> bool:
@@ -156,6 +183,8 @@ def save_converted(result: ModelAnalysis, path: str, state_dict: bool = False) -
 
 def shape_list(input_shape: Sequence[int] | Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
     """One shape or several, each a tuple of non-negative ints."""
+    if isinstance(input_shape, str):
+        raise SpecError("input_shape", input_shape, "give a shape as integers, e.g. (1, 3, 224, 224)")
     if not input_shape:
         raise SpecError("input_shape", input_shape, "give at least one shape, e.g. 1,3,224,224")
     first = input_shape[0]
