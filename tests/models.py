@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -279,3 +281,229 @@ class EfficientNetB0(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
         return self.classifier(torch.flatten(x, 1))
+
+
+# --- models whose inputs are not one float tensor, and the cases of the analyze issue ---------------------------
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """A decoder-only language model's size, as a model card gives it."""
+
+    vocab: int = 256
+    dim: int = 32
+    layers: int = 2
+    heads: int = 4
+    hidden: int = 64  # the MLP's inner width (SwiGLU)
+    max_len: int = 64
+    tie: bool = True  # the output head shares the embedding's weight
+
+
+LLAMA_7B = LMConfig(vocab=32000, dim=4096, layers=32, heads=32, hidden=11008, max_len=4096)  # 6.74 B params
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.weight
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, c: LMConfig) -> None:
+        super().__init__()
+        self.heads = c.heads
+        self.attn_norm = RMSNorm(c.dim)
+        self.qkv = nn.Linear(c.dim, 3 * c.dim, bias=False)
+        self.out = nn.Linear(c.dim, c.dim, bias=False)
+        self.mlp_norm = RMSNorm(c.dim)
+        self.gate = nn.Linear(c.dim, c.hidden, bias=False)
+        self.up = nn.Linear(c.dim, c.hidden, bias=False)
+        self.down = nn.Linear(c.hidden, c.dim, bias=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        q, k, v = self.qkv(self.attn_norm(x)).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        y = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = x + self.out(y.transpose(1, 2).reshape(n, t, d))
+        h = self.mlp_norm(x)
+        return x + self.down(nn.functional.silu(self.gate(h)) * self.up(h))
+
+
+@dataclass
+class LMOutput:
+    """What the language model returns, as a model library's output class does."""
+
+    logits: torch.Tensor
+    hidden: tuple[torch.Tensor, ...]
+
+
+class TinyLM(nn.Module):
+    """A causal language model built from its config: token and position embeddings, pre-norm decoder blocks
+    (fused qkv, scaled-dot-product attention with a causal and a padding mask, SwiGLU MLP), a head tied to the
+    token embedding."""
+
+    def __init__(self, vocab: int = 256, dim: int = 32, layers: int = 2, heads: int = 4, hidden: int = 64,
+                 max_len: int = 64, tie: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        c = LMConfig(vocab, dim, layers, heads, hidden, max_len, tie)
+        self.tokens = nn.Embedding(c.vocab, c.dim)
+        self.positions = nn.Embedding(c.max_len, c.dim)
+        self.blocks = nn.ModuleList(DecoderBlock(c) for _ in range(c.layers))
+        self.norm = RMSNorm(c.dim)
+        self.head = nn.Linear(c.dim, c.vocab, bias=False)
+        if c.tie:
+            self.head.weight = self.tokens.weight
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> LMOutput:
+        n, t = input_ids.shape
+        ids = torch.arange(t, device=input_ids.device)
+        x = self.tokens(input_ids) + self.positions(ids)
+        mask = torch.ones(t, t, dtype=torch.bool, device=input_ids.device).tril()[None, None]
+        if attention_mask is not None:  # True: a real token; False: padding, which no query attends to
+            mask = mask & attention_mask[:, None, None, :].bool()
+        hidden = []
+        for block in self.blocks:
+            x = block(x, mask)
+            hidden.append(x)
+        return LMOutput(self.head(self.norm(x)), tuple(hidden))
+
+
+def make_lm(size: str = "tiny") -> TinyLM:
+    """The language model at a named size: ``tiny`` or ``7b`` (LLaMA-7B's shape: 6.74 B params, 27 GB in float32)."""
+    c = {"tiny": LMConfig(), "7b": LLAMA_7B}[size]
+    return TinyLM(c.vocab, c.dim, c.layers, c.heads, c.hidden, c.max_len, c.tie)
+
+
+class ViT(nn.Module):
+    """A Vision Transformer as torchvision writes it: a strided patch conv, a class token, encoder blocks of
+    nn.MultiheadAttention and an MLP, a linear head. ``ViT()`` is tiny; ``ViT.b16()`` is ViT-B/16."""
+
+    def __init__(self, image: int = 32, patch: int = 8, dim: int = 32, depth: int = 2, heads: int = 4,
+                 mlp: int = 64, classes: int = 10) -> None:  # fmt: skip
+        super().__init__()
+        self.conv_proj = nn.Conv2d(3, dim, patch, patch)
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embedding = nn.Parameter(torch.zeros(1, (image // patch) ** 2 + 1, dim))
+        self.layers = nn.Sequential(*(ViTBlock(dim, heads, mlp) for _ in range(depth)))
+        self.ln = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, classes)
+
+    @classmethod
+    def b16(cls) -> ViT:
+        return cls(224, 16, 768, 12, 12, 3072, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_proj(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embedding
+        return self.head(self.ln(self.layers(x))[:, 0])
+
+
+class ViTBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(dim, eps=1e-6)
+        self.self_attention = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ln_2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp), nn.GELU(), nn.Linear(mlp, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.ln_1(x)
+        x = x + self.self_attention(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.ln_2(x))
+
+
+class ReadsValues(nn.Module):
+    """Attention, scaled-dot-product attention and an LSTM, the forward reading a value where ``reads`` (so it
+    cannot run on the meta device): the CPU, with its fused fast paths, must count what the meta device counts."""
+
+    def __init__(self, dim: int = 16, heads: int = 2, reads: bool = True) -> None:
+        super().__init__()
+        self.reads = reads
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.encoder = nn.TransformerEncoderLayer(dim, heads, 32, dropout=0.0, batch_first=True)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.lstm = nn.LSTM(dim, dim, batch_first=True)
+        self.act = nn.Hardswish(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reads and float(x[0, 0, 0]) == float("inf"):  # never true: reading a value (no arithmetic) is all
+            x = -x
+        y = self.attn(x, x, x)[0]
+        y = self.encoder(y)
+        n, t, d = y.shape
+        q, k, v = self.qkv(y).view(n, t, 3, 2, d // 2).permute(2, 0, 3, 1, 4)
+        y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(n, t, d)
+        return self.act(self.lstm(y)[0])
+
+
+class TiedConvs(nn.Module):
+    """Two 3x3 convs sharing only their weight (each has its own bias): a Siamese pair."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left = nn.Conv2d(4, 8, 3, padding=1)
+        self.right = nn.Conv2d(4, 8, 3, padding=1)
+        self.right.weight = self.left.weight
+        self.mix = nn.Conv2d(16, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(torch.cat([self.left(x), self.right(x.flip(-1))], dim=1))
+
+
+class SEBlock(nn.Module):
+    """MobileNetV3's block: 1x1 expand, depthwise, squeeze-excite (its own 1x1 convs run next), 1x1 project."""
+
+    def __init__(self, channels: int = 8, expand: int = 16) -> None:
+        super().__init__()
+        self.expand = nn.Sequential(nn.Conv2d(channels, expand, 1, bias=False), nn.BatchNorm2d(expand),
+                                    nn.Hardswish(inplace=True))  # fmt: skip
+        self.depthwise = nn.Sequential(nn.Conv2d(expand, expand, 3, padding=1, groups=expand, bias=False),
+                                       nn.BatchNorm2d(expand), nn.Hardswish(inplace=True))  # fmt: skip
+        self.se = SqueezeExcitation(expand, 4)
+        self.project = nn.Sequential(nn.Conv2d(expand, channels, 1, bias=False), nn.BatchNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.project(self.se(self.depthwise(self.expand(x))))
+
+
+class Filterbank(nn.Module):
+    """GTCRN's ERB filterbank: a linear layer whose weight is a fixed, frozen parameter, beside trainable convs."""
+
+    def __init__(self, bins: int = 65, bands: int = 24) -> None:
+        super().__init__()
+        self.erb = nn.Linear(bins, bands, bias=False)
+        self.erb.weight = nn.Parameter(torch.rand(bands, bins), requires_grad=False)
+        self.conv = nn.Conv2d(2, 8, (1, 3), padding=(0, 1))
+        self.register_buffer("window", torch.hann_window(bins))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.erb(x * self.window))
+
+
+class DictModel(nn.Module):
+    """Takes a dict of inputs (an image and its token ids) and returns a dict of outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.embed = nn.Embedding(100, 8)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | tuple[torch.Tensor, ...]]:
+        image = self.conv(batch["image"]).mean((2, 3))
+        text = self.embed(batch["ids"]).mean(1)
+        return {"score": (image * text).sum(-1), "features": (image, text)}
+
+
+class FunctionalConv(nn.Module):
+    """A conv written with F.conv2d on a parameter of its own: counted, but there is no conv module to replace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(8, 3, 3, 3))
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(nn.functional.conv2d(x, self.weight, padding=1))

@@ -33,6 +33,9 @@ from dsconv_cli.core.spec import (
     Device,
     DType,
     OutputFormat,
+    model_inputs,
+    parse_input_kw,
+    parse_model_columns,
 )
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, PipeClosed, SpecError, TargetError
 from dsconv_cli.files import check_output_path
@@ -276,9 +279,15 @@ def _expand(patterns: Sequence[str]) -> list[str]:
 @app.command()
 def analyze(
     target: opt.TargetArg,
-    input_shape: opt.ModelInputsOpt,
+    input_shape: opt.ModelInputsOpt = None,
+    input_dtype: opt.InputDTypeOpt = None,
+    input_kw: opt.InputKwOpt = None,
+    example_inputs: opt.ExampleInputsOpt = None,
+    vocab: opt.VocabOpt = None,
     kwargs: opt.KwargsOpt = None,
     depth: opt.DepthOpt = None,
+    columns: opt.ColumnsOpt = None,
+    by_op: opt.ByOpOpt = False,
     convert: opt.ConvertOpt = None,
     weights: opt.WeightsOpt = None,
     weights_key: opt.WeightsKeyOpt = None,
@@ -309,6 +318,8 @@ def analyze(
     Importing TARGET runs its code, as pytest does with test files.
 
     Example: dsconv analyze torchvision.models:mobilenet_v2 --input-shape 1,3,224,224 --convert top:3
+
+    A language model: --input-shape 1,128 --input-dtype int64 --input-kw attention_mask=1,128:bool
     """
     from dsconv_cli.present import export, render
     from dsconv_cli.run import options as runopts
@@ -325,12 +336,14 @@ def analyze(
                             weights_key)  # fmt: skip
     if depth is not None and depth < 0:
         raise SpecError("depth", depth, "must be 0 (the model alone) or more")
-    shapes = [parse_ints("input_shape", text) for text in input_shape]
+    inputs = model_inputs([parse_ints("input_shape", text) for text in input_shape or ()], input_dtype or (),
+                          [parse_input_kw(text) for text in input_kw or ()], example_inputs, vocab)  # fmt: skip
+    shown_columns = parse_model_columns(columns)
     options = run_options(verify=verify, bench=bench, device=device, dtype=dtype, threads=threads,
                           min_time=min_time, max_memory=max_memory, rounds=rounds,
                           strict_timing=strict_timing)  # fmt: skip
     try:
-        result = analyze_model(target, shapes, options, kwargs=parse_kwargs(kwargs), convert_rule=convert,
+        result = analyze_model(target, inputs, options, kwargs=parse_kwargs(kwargs), convert_rule=convert,
                                conversion=conversion, channels_last=channels_last, compiled=compile_)  # fmt: skip
     except TargetError:
         if debug:
@@ -338,7 +351,7 @@ def analyze(
 
             traceback.print_exc()
         raise
-    streams.emit(render.render_model(result, output_format, depth), output_path)
+    streams.emit(render.render_model(result, output_format, depth, shown_columns, by_op), output_path)
     if emit_path is not None and result.candidates:
         streams.write(emit_path, export.candidates_config(result))
         streams.stderr_console().print(f"wrote {emit_path}: {len(result.candidates)} candidate(s)", markup=False)

@@ -106,17 +106,48 @@ ThreadsListOpt = Annotated[str | None, typer.Option("--threads", help="Intra-op 
 
 TargetArg = Annotated[str, typer.Argument(help="MODULE:ATTR or FILE.py:ATTR: an nn.Module, a subclass or a factory.")]
 ModelInputsOpt = Annotated[
-    list[str],
-    typer.Option("--input-shape", help="Shape of a forward input, e.g. 1,3,224,224; repeat for several inputs.",
-                 rich_help_panel=INPUT, show_default=False),
+    list[str] | None,
+    typer.Option("--input-shape", help="Shape of a positional forward input, e.g. 1,3,224,224; repeat for several "
+                 "inputs.", rich_help_panel=INPUT, show_default=False),
+]  # fmt: skip
+InputDTypeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--input-dtype", help="Dtype of each --input-shape, in order (default: --dtype): int64 for token "
+                 "ids, bool for masks, a float type.", rich_help_panel=INPUT, show_default=False),
+]  # fmt: skip
+InputKwOpt = Annotated[
+    list[str] | None,
+    typer.Option("--input-kw", help="A keyword input, NAME=SHAPE[:DTYPE], e.g. attention_mask=1,128:bool; repeat "
+                 "for several.", rich_help_panel=INPUT, show_default=False, metavar="NAME=SHAPE[:DTYPE]"),
+]  # fmt: skip
+ExampleInputsOpt = Annotated[
+    str | None,
+    typer.Option("--example-inputs", help="The exact inputs, a .pt file: a tensor, a tuple or list (positional), a "
+                 'dict (keyword), or {"args": [...], "kwargs": {...}}.', rich_help_panel=INPUT, show_default=False,
+                 metavar="FILE"),
+]  # fmt: skip
+VocabOpt = Annotated[
+    int | None,
+    typer.Option("--vocab", help="Integer inputs are token ids drawn below N (default: zeros), for models that "
+                 "check them.", rich_help_panel=INPUT, show_default=False, metavar="N"),
+]  # fmt: skip
+ByOpOpt = Annotated[
+    bool, typer.Option("--by-op", help="Add a table of every aten op: calls, MACs, other ops.", rich_help_panel=OUTPUT)
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option("--columns", help="Add columns to the module tree: kernel, stride, groups, input, trainable, "
+                 "other_ops, calls (comma-separated).", rich_help_panel=OUTPUT, show_default=False),
 ]  # fmt: skip
 KwargsOpt = Annotated[
     str | None,
     typer.Option("--kwargs", help="JSON or YAML mapping passed to the class or factory.", show_default=False),
 ]
 DepthOpt = Annotated[
-    int | None, typer.Option("--depth", help="Fold the module tree below this depth (table).", show_default=False)
-]
+    int | None,
+    typer.Option("--depth", help="Fold the module tree below this depth (table; default: 3 levels, fewer for a "
+                 "long tree).", show_default=False, rich_help_panel=OUTPUT),
+]  # fmt: skip
 ConvertOpt = Annotated[
     str | None,
     typer.Option(

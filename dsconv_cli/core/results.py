@@ -485,6 +485,9 @@ class ModelRow:
     calls: int
     share: float  # of the model's MACs
     trainable_params: int = 0  # of ``params``, those with requires_grad
+    param_bytes: int = 0  # of the module's unique parameters
+    buffer_bytes: int = 0
+    activation_bytes: int = 0  # every output of every call of the leaf modules inside it (or of itself)
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,6 +614,7 @@ class ModelAnalysis:
     renamed_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()  # state-dict keys the conversion changed
     converted_model: Any = field(default=None, compare=False, repr=False)  # the converted CPU nn.Module
     inputs: tuple[TensorLeaf, ...] = ()  # each input tensor, named by the forward's parameters
+    keyword_inputs: tuple[str, ...] = ()  # the inputs given by keyword
 
     def if_converted(self, paths: tuple[str, ...] | None = None) -> tuple[int, int]:
         """Predicted (params, MACs) of the model with ``paths`` converted (default: every candidate).

@@ -699,8 +699,8 @@ def model_inputs(
         raise SpecError("example_inputs", example if isinstance(example, str) else type(example).__name__,
                         "holds the exact inputs; give it instead of --input-shape and --input-kw")  # fmt: skip
     if example is None and not shapes and not keyword:
-        raise SpecError("input_shape", (), "give at least one shape, e.g. 1,3,224,224 (or --input-kw, "
-                        "--example-inputs)")  # fmt: skip
+        raise SpecError("input_shape", "(none)", "give the forward's inputs: --input-shape 1,3,224,224 (repeat for "
+                        "several), --input-kw NAME=SHAPE[:DTYPE] or --example-inputs FILE")  # fmt: skip
     if vocab is not None and (isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 1):
         raise SpecError("vocab", vocab, "must be a positive integer: token ids are drawn below it")
     positional = tuple(
@@ -742,3 +742,28 @@ def parse_input_kw(text: str) -> tuple[str, tuple[int, ...], str | None]:
         raise SpecError("input_kw", text, "expected NAME=SHAPE[:DTYPE], e.g. attention_mask=1,128:bool")
     shape_text, _, dtype = rest.partition(":")
     return name.strip(), parse_ints("input_kw", shape_text), dtype or None
+
+
+@unique
+class ModelColumn(StrEnum):
+    """A column ``analyze --columns`` adds to the module tree."""
+
+    KERNEL = "kernel"
+    STRIDE = "stride"
+    GROUPS = "groups"
+    INPUT = "input"
+    TRAINABLE = "trainable"
+    OTHER_OPS = "other_ops"
+    CALLS = "calls"
+
+
+def parse_model_columns(text: str | Sequence[str] | None) -> tuple[ModelColumn, ...]:
+    """``kernel,stride,input`` (or a list of names): the columns, in the order given."""
+    if text is None:
+        return ()
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    try:
+        return tuple(dict.fromkeys(ModelColumn(n.replace("-", "_")) for n in names))
+    except ValueError:
+        valid = ", ".join(c.value for c in ModelColumn)
+        raise SpecError("columns", text, f"expected a comma-separated list of {valid}") from None

@@ -122,10 +122,16 @@ def comparison_document(c: Comparison, name: str = "", show_work: bool = False) 
     return tuple(blocks)
 
 
-def model_blocks(a: ModelAnalysis, depth: int | None) -> list[Block]:
-    """A model's tree, its conversion candidates, their timings, the summary and the machine's conditions."""
-    title = f"{a.target} on {', '.join(fmt_shape(s) for s in a.input_shapes)} (counted on {a.counted_on})"
-    blocks: list[Block] = [Table(title, rows.model_table(a, depth), section=False)]
+def model_blocks(a: ModelAnalysis, depth: int | None, columns: Sequence[str] = (), by_op: bool = False) -> list[Block]:
+    """A model's tree (to ``depth``; None: a readable default), its ops (``by_op``), its conversion candidates,
+    their timings, the summary and the machine's conditions."""
+    shown = rows.default_depth(a) if depth is None else depth
+    title = f"{a.target} on {rows.inputs_text(a)} (counted on {a.counted_on})"
+    blocks: list[Block] = [Table(title, rows.model_table(a, shown, columns), section=False)]
+    if (folded := rows.folded_note(a, shown)) is not None:
+        blocks.append(Lines((folded,)))
+    if by_op:
+        blocks.append(Table("by op", rows.op_table(a)))
     if a.candidates:
         blocks.append(Table("conversion candidates", rows.advisor_table(a)))
     if a.candidate_timings:
@@ -134,10 +140,10 @@ def model_blocks(a: ModelAnalysis, depth: int | None) -> list[Block]:
     return blocks + _conditions(a.conditions)
 
 
-def model_document(a: ModelAnalysis, depth: int | None) -> Document:
+def model_document(a: ModelAnalysis, depth: int | None, columns: Sequence[str] = (), by_op: bool = False) -> Document:
     """``dsconv analyze``: the model under a heading naming it and its inputs."""
-    heading = Heading(f"{a.target} on {', '.join(fmt_shape(s) for s in a.input_shapes)}")
-    return (heading, *model_blocks(a, depth))
+    heading = Heading(f"{a.target} on {rows.inputs_text(a)}")
+    return (heading, *model_blocks(a, depth, columns, by_op))
 
 
 def config_document(r: ConfigReport, max_increase: float | None, show_work: bool = False) -> Document:
@@ -145,8 +151,7 @@ def config_document(r: ConfigReport, max_increase: float | None, show_work: bool
     ``show_work``, how each conv layer's counts come about (configs without a sweep)."""
     blocks: list[Block] = []
     if r.model is not None:
-        shapes = ", ".join(fmt_shape(s) for s in r.model.input_shapes)
-        lines = (f"`{r.path}`", f"Model `{r.model.target}` on {shapes}")
+        lines = (f"`{r.path}`", f"Model `{r.model.target}` on {rows.inputs_text(r.model)}")
         blocks.append(Heading(r.name, lines=lines, banner=f"{r.name} ({r.path})"))
         blocks += model_blocks(r.model, CONFIG_MODEL_DEPTH)
     elif r.sweep:

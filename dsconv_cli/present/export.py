@@ -32,6 +32,7 @@ from dsconv_cli.core.results import (
     Peaks,
     Roofline,
     StackResult,
+    TensorLeaf,
     TimingRow,
     VariantStats,
 )
@@ -393,9 +394,18 @@ def _shape_lists(shapes: Sequence[Sequence[int]]) -> list[list[int]]:
     return [list(s) for s in shapes]
 
 
+def _leaf_dicts(leaves: Sequence[TensorLeaf]) -> list[dict[str, Any]]:
+    return [{"name": leaf.name, "shape": list(leaf.shape), "dtype": leaf.dtype} for leaf in leaves]
+
+
 def model_totals_dict(t: ModelTotals) -> dict[str, Any]:
+    m = t.memory
     return {"params": t.params, "macs": t.macs, "flops": 2 * t.macs, "other_ops": t.other_ops,
-            "output_shapes": _shape_lists(t.output_shapes)}  # fmt: skip
+            "output_shapes": _shape_lists(t.output_shapes), "trainable_params": t.trainable_params,
+            "frozen_params": t.frozen_params, "buffers": t.buffers, "lower_bound": t.lower_bound,
+            "outputs": _leaf_dicts(t.outputs),
+            "memory": {"input_bytes": m.input_bytes, "param_bytes": m.param_bytes, "buffer_bytes": m.buffer_bytes,
+                       "activation_bytes": m.activation_bytes, "total_bytes": m.total_bytes}}  # fmt: skip
 
 
 def model_row_dict(row: ModelRow) -> dict[str, Any]:
@@ -403,6 +413,8 @@ def model_row_dict(row: ModelRow) -> dict[str, Any]:
         "path": row.path, "type": row.type, "depth": row.depth, "params": row.params, "macs": row.macs,
         "other_ops": row.other_ops, "calls": row.calls, "share": row.share,
         "input_shapes": _shape_lists(row.input_shapes), "output_shapes": _shape_lists(row.output_shapes),
+        "trainable_params": row.trainable_params, "param_bytes": row.param_bytes, "buffer_bytes": row.buffer_bytes,
+        "activation_bytes": row.activation_bytes,
     }  # fmt: skip
 
 
@@ -432,11 +444,18 @@ def model_dict(a: ModelAnalysis) -> dict[str, Any]:
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "tool": "dsconv", "version": __version__, "convention": CONVENTION,
         "target": a.target, "input_shapes": _shape_lists(a.input_shapes), "dtype": a.dtype,
+        "inputs": [d | {"keyword": d["name"].split(".")[0] in a.keyword_inputs} for d in _leaf_dicts(a.inputs)],
         "counted_on": a.counted_on, "totals": model_totals_dict(a.totals),
         "layers": [model_row_dict(r) for r in a.totals.rows],
         "uncounted": [{"op": o.name, "calls": o.count} for o in a.totals.uncounted],
+        "uncounted_macs": [{"op": o.name, "calls": o.count} for o in a.totals.unruled_macs],
         "data_movement": [{"op": o.name, "calls": o.count} for o in a.totals.data_movement],
         "idle_params": [{"path": o.name, "params": o.count} for o in a.totals.idle_params],
+        "by_op": [{"op": o.name, "calls": o.calls, "macs": o.macs, "other_ops": o.other_ops, "kind": o.kind}
+                  for o in a.totals.by_op],
+        "functional_convs": [{"path": o.name, "calls": o.count} for o in a.totals.functional_convs],
+        "shared_params": [{"name": p.name, "params": p.numel, "holders": list(p.holders)}
+                          for p in a.totals.shared_params],
         "advisor": {
             "candidates": [candidate_dict(c) for c in a.candidates],
             "existing_separable": [{"depthwise": dw, "pointwise": pw} for dw, pw in a.existing_separable],
@@ -464,7 +483,7 @@ def model_dict(a: ModelAnalysis) -> dict[str, Any]:
 def model_csv(a: ModelAnalysis) -> str:
     buffer = io.StringIO()
     columns = ["path", "type", "depth", "params", "macs", "other_ops", "calls", "share", "input_shapes",
-               "output_shapes"]  # fmt: skip
+               "output_shapes", "trainable_params", "param_bytes", "buffer_bytes", "activation_bytes"]  # fmt: skip
     writer = _csv_writer(buffer, columns)
     for row in a.totals.rows:
         d = model_row_dict(row)

@@ -99,13 +99,16 @@ def _write(doc: document.Document, fmt: OutputFormat) -> Rendered:
     return markdown.write(doc) if fmt is OutputFormat.MARKDOWN else terminal.write(doc)
 
 
-def render_model(a: ModelAnalysis, fmt: OutputFormat, depth: int | None) -> Rendered:
-    """A model analysis in ``fmt``: the module tree, the conversion candidates and the summary."""
+def render_model(
+    a: ModelAnalysis, fmt: OutputFormat, depth: int | None, columns: Sequence[str] = (), by_op: bool = False
+) -> Rendered:
+    """A model analysis in ``fmt``: the module tree (to ``depth``, with ``columns`` added), the ops (``by_op``),
+    the conversion candidates and the summary. JSON and CSV hold every module and op whatever is asked."""
     if fmt is OutputFormat.JSON:
         return export.to_json(export.model_dict(a))
     if fmt is OutputFormat.CSV:
         return export.model_csv(a)
-    return _write(document.model_document(a, depth), fmt)
+    return _write(document.model_document(a, depth, columns, by_op), fmt)
 
 
 def saved_lines(a: ModelAnalysis, path: str, state_dict: bool) -> list[str]:

@@ -21,6 +21,7 @@ from dsconv_cli.core.formatting import (
     fmt_shape,
     fmt_si,
     fmt_threads,
+    fmt_tuple,
     fmt_value,
     point_label,
     ratio_of,
@@ -37,6 +38,7 @@ from dsconv_cli.core.results import (
     Latency,
     LayerResult,
     ModelAnalysis,
+    ModelTotals,
     Peaks,
     StackResult,
     TimingRow,
@@ -602,16 +604,72 @@ def check_notes(checks: Sequence[Check]) -> list[str]:
     return [f"({i}) skipped: {note}" for i, note in enumerate(notes, 1)]
 
 
-def model_table(a: ModelAnalysis, depth: int | None) -> MetricTable:
-    """One row per module down to ``depth``, indented by depth; each row sums its children."""
-    headers = titles("module", "type", "output", "params", "macs", "share")
+DEFAULT_DEPTH = 3  # the module tree's default depth ...
+DEFAULT_MAX_ROWS = 40  # ... or less, where the tree to that depth would be longer than this
+
+
+def default_depth(a: ModelAnalysis) -> int:
+    """The deepest level, at most ``DEFAULT_DEPTH``, whose tree fits ``DEFAULT_MAX_ROWS`` rows (at least 1)."""
+    for depth in range(DEFAULT_DEPTH, 1, -1):
+        if sum(r.depth <= depth for r in a.totals.rows) <= DEFAULT_MAX_ROWS:
+            return depth
+    return 1
+
+
+def folded_note(a: ModelAnalysis, depth: int) -> str | None:
+    """How many modules the tree folds at ``depth``, and the flag that shows them."""
+    deeper = [r.depth for r in a.totals.rows if r.depth > depth]
+    if not deeper:
+        return None
+    return (f"… {len(deeper)} deeper module(s) folded into their parents; --depth {max(deeper)} shows every module, "
+            "--format csv or json lists them")  # fmt: skip
+
+
+def _conv_fields(a: ModelAnalysis) -> dict[str, ConvLayer]:
+    return {call.path: call.conv for call in reversed(a.totals.conv_calls)}
+
+
+MODEL_COLUMNS: dict[str, str] = {"kernel": "kernel", "stride": "stride", "groups": "groups", "input": "input",
+                                 "trainable": "trainable", "other_ops": "other ops", "calls": "calls"}  # fmt: skip
+
+
+def model_table(a: ModelAnalysis, depth: int | None, columns: Sequence[str] = ()) -> MetricTable:
+    """One row per module down to ``depth``, indented by depth; each row sums its children. ``columns`` adds
+    a conv's kernel, stride and groups, the first call's input shapes, trainable params, other ops, calls."""
+    headers = [*titles("module", "type"), *(["input"] if "input" in columns else []), *titles("output", "params")]
+    headers += [MODEL_COLUMNS[c] for c in columns if c not in ("input", "other_ops", "calls")]
+    headers += [*titles("macs"), *[MODEL_COLUMNS[c] for c in columns if c in ("other_ops", "calls")], "share"]
+    convs = _conv_fields(a)
     body = []
     for r in a.totals.rows:
         if depth is not None and r.depth > depth:
             continue
         name = (r.path.rsplit(".", 1)[-1] if r.path else "(model)") + (f" ×{r.calls}" if r.calls > 1 else "")
         shapes_out = ", ".join(fmt_compact_shape(s) for s in r.output_shapes) or "-"
-        body.append(["  " * r.depth + name, r.type, shapes_out, fmt_int(r.params), fmt_int(r.macs), f"{r.share:.1%}"])
+        conv = convs.get(r.path)
+        extra = {
+            "kernel": "×".join(map(str, conv.kernel_size)) if conv else "-",
+            "stride": fmt_tuple(conv.stride) if conv else "-",
+            "groups": str(conv.groups) if conv else "-",
+            "trainable": fmt_int(r.trainable_params),
+            "other_ops": fmt_int(r.other_ops),
+            "calls": str(r.calls),
+        }
+        inputs = [", ".join(fmt_compact_shape(s) for s in r.input_shapes) or "-"] if "input" in columns else []
+        body.append([
+            "  " * r.depth + name, r.type, *inputs, shapes_out, fmt_int(r.params),
+            *[extra[c] for c in columns if c not in ("input", "other_ops", "calls")], fmt_int(r.macs),
+            *[extra[c] for c in columns if c in ("other_ops", "calls")], f"{r.share:.1%}",
+        ])  # fmt: skip
+    return headers, body
+
+
+def op_table(a: ModelAnalysis) -> MetricTable:
+    """``--by-op``: every aten op the forward ran, by MACs then other ops: calls, MACs, other ops, share, kind."""
+    t = a.totals
+    headers = ["op", "calls", *titles("macs"), "other ops", "share", "kind"]
+    body = [[o.name, fmt_int(o.calls), fmt_int(o.macs), fmt_int(o.other_ops),
+             f"{share_of(o.macs, t.macs):.1%}" if t.macs else "-", o.kind] for o in t.by_op]  # fmt: skip
     return headers, body
 
 
@@ -687,11 +745,67 @@ def candidate_timing_table(a: ModelAnalysis) -> MetricTable:
     return headers, body
 
 
+LISTED = 6  # names in a summary line before "+N more"
+
+
+def listed(items: Sequence[str], limit: int = LISTED, sep: str = ", ") -> str:
+    """The first ``limit`` items joined, and how many more there are."""
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return sep.join(items[:limit]) + more
+
+
+def inputs_text(a: ModelAnalysis) -> str:
+    """The inputs a model was counted on: their shapes; named (``name=`` by keyword) and with their dtypes where
+    they are not all positional tensors in the run's dtype."""
+    if not a.keyword_inputs and all(leaf.dtype == a.dtype and "." not in leaf.name for leaf in a.inputs):
+        return ", ".join(fmt_shape(s) for s in a.input_shapes)
+    parts = []
+    for leaf in a.inputs:
+        keyword = leaf.name.split(".")[0] in a.keyword_inputs
+        dtype = "" if leaf.dtype == a.dtype else f" {leaf.dtype}"
+        parts.append(f"{leaf.name}{'=' if keyword else ' '}{fmt_shape(leaf.shape)}{dtype}")
+    return ", ".join(parts)
+
+
+def outputs_text(t: ModelTotals) -> str:
+    """The output shapes, each named where the model returns a dict, a dataclass or nested tuples."""
+    if all(not leaf.name or leaf.name.isdigit() for leaf in t.outputs):
+        return "output " + ", ".join(fmt_shape(s) for s in t.output_shapes)
+    return "outputs " + listed([f"{leaf.name} {fmt_shape(leaf.shape)}" for leaf in t.outputs], 4)
+
+
+def memory_line(t: ModelTotals) -> str:
+    """A forward's memory, as torchinfo's estimated total size."""
+    m = t.memory
+    return (f"memory: params {fmt_bytes(m.param_bytes)}, buffers {fmt_bytes(m.buffer_bytes)}, activations "
+            f"{fmt_bytes(m.activation_bytes)}, inputs {fmt_bytes(m.input_bytes)}: {fmt_bytes(m.total_bytes)} "
+            "estimated for a forward")  # fmt: skip
+
+
+def verified_line(a: ModelAnalysis) -> str | None:
+    """What ``--verify`` checked, where every check passed."""
+    if not a.checks or a.failed_checks:
+        return None
+    convs = sum(w.endswith((" params", " MACs")) for w, _, _ in a.checks)
+    total = next((r for w, _, r in a.checks if w.startswith("total MACs")), None)
+    parts = [f"{convs} conv params and call MACs against dsconv's formulas"] if convs else []
+    if total is not None:
+        parts.append(f"the total against PyTorch's FlopCounterMode ({fmt_int(total)} MACs)")
+    parts.append("no op multiplying without a rule")
+    return f"verified: {len(a.checks)} checks pass: " + ", ".join(parts)
+
+
 def model_summary(a: ModelAnalysis) -> list[str]:
     t = a.totals
-    outputs = ", ".join(fmt_shape(s) for s in t.output_shapes)
-    lines = [f"total: {fmt_int(t.params)} params, {fmt_int(t.macs)} MACs ({fmt_si(2 * t.macs)} FLOPs), "
-             f"{fmt_int(t.other_ops)} other ops; output {outputs}"]  # fmt: skip
+    split = f" ({fmt_int(t.trainable_params)} trainable, {fmt_int(t.frozen_params)} frozen)" if t.frozen_params else ""
+    at_least = "at least " if t.lower_bound else ""
+    lines = [f"total: {fmt_int(t.params)} params{split}, {at_least}{fmt_int(t.macs)} MACs ({fmt_si(2 * t.macs)} "
+             f"FLOPs), {fmt_int(t.other_ops)} other ops; {outputs_text(t)}"]  # fmt: skip
+    if t.lower_bound:
+        ops = ", ".join(f"{o.name} ×{o.count}" for o in t.unruled_macs)
+        lines.append(f"warning: the MAC total is a lower bound: {ops} multiplied and accumulated with no rule to "
+                     "count it (add one with dsconv_cli.pt.oprules.set_op_rule)")  # fmt: skip
+    lines.append(memory_line(t))
     if a.candidates:
         params, macs = a.if_converted()
         lines.append(f"if every candidate were converted: {fmt_int(params)} params "
@@ -699,32 +813,33 @@ def model_summary(a: ModelAnalysis) -> list[str]:
                      f"({fmt_pct_fewer(macs / t.macs) if t.macs else '-'})")  # fmt: skip
     else:
         lines.append("no conversion candidates: no standard conv with more than one kernel element")
+    if t.functional_convs:
+        called = listed([f"{o.name} ×{o.count}" for o in t.functional_convs])
+        lines.append(f"convs called as functions (counted; not candidates: no conv module to replace): {called}")
     if a.existing_separable:
         pairs = ", ".join(f"{dw} → {pw}" for dw, pw in a.existing_separable[:4])
         more = f" (+{len(a.existing_separable) - 4} more)" if len(a.existing_separable) > 4 else ""
         lines.append(f"already separable: {len(a.existing_separable)} depthwise → 1×1 pairs: {pairs}{more}")
+    if t.shared_params:
+        tied = listed([f"{s.name} ({fmt_int(s.numel)}: {', '.join(s.holders)})" for s in t.shared_params], 4)
+        lines.append(f"tied parameters, each counted once: {tied}")
     if a.converted is not None:
         c = a.converted
         lines.append(f"converted {len(a.chosen)} conv(s) and re-counted: {fmt_int(c.params)} params, "
                      f"{fmt_int(c.macs)} MACs, as predicted; output shapes unchanged")  # fmt: skip
         lines += fidelity_lines(a)
     if a.not_converted:
-        named = "; ".join(f"{path}: {why}" for path, why in a.not_converted[:FIDELITY_MAX_LISTED])
-        more = (
-            f" (+{len(a.not_converted) - FIDELITY_MAX_LISTED} more)"
-            if len(a.not_converted) > FIDELITY_MAX_LISTED
-            else ""
-        )
-        lines.append(f"not converted: {named}{more}")
+        named = listed([f"{path}: {why}" for path, why in a.not_converted], FIDELITY_MAX_LISTED, "; ")
+        lines.append(f"not converted: {named}")
 
-    if a.totals.uncounted:
-        ops = ", ".join(f"{o.name} ×{o.count}" for o in a.totals.uncounted)
+    if t.uncounted:
+        ops = ", ".join(f"{o.name} ×{o.count}" for o in t.uncounted)
         lines.append(f"not counted (no MAC or elementwise rule): {ops}")
-    if a.totals.idle_params:
-        idle = ", ".join(f"{o.name} ({fmt_int(o.count)})" for o in a.totals.idle_params[:6])
-        lines.append(f"modules holding parameters that did no counted work: {idle}")
+    if t.idle_params:
+        idle = listed([f"{o.name} ({fmt_int(o.count)})" for o in t.idle_params])
+        lines.append(f"modules holding parameters no op read: {idle}")
     for name, lat in a.latency.items():
-        lines.append(f"{name}: {fmt_ms(lat.median_ms, lat.iqr_ms)} median on {lat.device}")
+        lines.append(f"{name}: {fmt_ms(lat.median_ms, lat.iqr_ms)} ms median on {lat.device}")
     if a.candidate_timings:
         slower = [t.path for t in a.candidate_timings if t.speedup < 1]
         lines.append(
@@ -736,6 +851,8 @@ def model_summary(a: ModelAnalysis) -> list[str]:
         predicted = a.totals.macs / a.converted.macs if a.converted and a.converted.macs else float("nan")
         lines.append(f"converted model: {speedup:.2f}× the speed of the original for {predicted:.2f}× fewer MACs")
     lines += [f"note: {n}" for n in a.notes]
+    if (verified := verified_line(a)) is not None:
+        lines.append(verified)
     lines += [f"check failed: {w}: dsconv {d:,} vs {r:,}" for w, d, r in a.failed_checks]
     return lines
 

@@ -6,7 +6,8 @@ An op is counted by the first of these that knows it:
 2. PyTorch's own ``FlopCounterMode`` formula, halved, for ops that multiply-accumulate (``linear``,
    ``mm``, ``addmm``, ``bmm``, ``convolution``, attention...); the bias add of ``addmm``, ``baddbmm`` and
    a conv with bias is an other op per output element;
-3. PyTorch's own ``pointwise`` tag on the op: one other op per output element;
+3. PyTorch's own ``pointwise`` tag on the op: one other op per output element, except for the copies the table
+   lists as data movement (``clone``, ``_to_copy``);
 4. this module's table: activations PyTorch does not tag (one op per output element), norms (two per
    output element), reductions, pooling and softmax (one per input element read), data movement and
    creation (no arithmetic), and metadata queries (not ops at all);
@@ -182,6 +183,9 @@ MOVES = (
     "aten::zeros_like",
     "aten::im2col",
     "aten::col2im",
+    "aten::_local_scalar_dense",
+    "aten::tril",
+    "aten::triu",
 )  # data movement and creation: no arithmetic (listed in JSON as ``data_movement``)
 METADATA = (
     "aten::dim",
@@ -264,6 +268,8 @@ def resolve(func: Any) -> tuple[str, Rule | Fixed | None, bool]:
         rule = _user[name]
     elif packet in flop_registry:
         rule = _formula(packet)
+    elif TABLE.get(name) is Fixed.MOVE:  # copies PyTorch tags pointwise (clone, _to_copy) move data, no arithmetic
+        rule = Fixed.MOVE
     elif torch.Tag.pointwise in getattr(func, "tags", ()):
         rule = per_output(1)
     elif name in TABLE:
@@ -277,7 +283,7 @@ def resolve(func: Any) -> tuple[str, Rule | Fixed | None, bool]:
     return found
 
 
-MULTIPLIES = re.compile(r"conv|matmul|linear|attention|lstm|gru|rnn|einsum|bilinear|(^|_|:)(mm|bmm|mv|addmv|dot|vdot)$")
+MULTIPLIES = re.compile(r"conv|matmul|linear|attention|lstm|gru|rnn|einsum|(^|_)(mm|bmm|mv|addmv|dot|vdot)$")
 
 
 def multiplies(name: str) -> bool:

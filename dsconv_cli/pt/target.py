@@ -35,6 +35,7 @@ def resolve_target(target: str) -> Any:
             spec = importlib.util.spec_from_file_location(f"dsconv_target_{path.stem}", path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # as importlib's recipe: a dataclass in the file looks its module up
             LOADED[spec.name] = path.stem  # how the user's own code imports it (see ``PlainNamePickler``)
             folder = str(path.resolve().parent)
             sys.path.insert(0, folder)  # the file's own imports of its neighbours
@@ -127,10 +128,21 @@ def place(model: nn.Module, notes: list[str]) -> tuple[nn.Module, str]:
     if device != "cpu":  # built on meta already, or a CUDA model
         return model, device
     try:
-        return copy.deepcopy(model).to("meta"), "meta"  # a copy: the caller's model keeps its weights
+        return meta_copy(model), "meta"  # a copy: the caller's model keeps its weights
     except Exception as exc:  # a module that cannot live on meta
         notes.append(f"counted on the CPU: the model does not move to the meta device ({type(exc).__name__})")
         return model, "cpu"
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` on the meta device, made without copying a weight (``.to("meta")`` of a deep copy would
+    hold every weight twice first, and would untie a parameter shared by two modules: each gets its own)."""
+    memo: dict[int, Any] = {}
+    for p in model.parameters():  # each once, however many modules hold it: shared on the copy too
+        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in model.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return copy.deepcopy(model, memo)
 
 
 def _weights_device(model: nn.Module) -> str:

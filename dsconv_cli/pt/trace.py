@@ -54,6 +54,7 @@ class _Tally:
     calls: int = 0
     inputs: tuple[tuple[int, ...], ...] = ()
     outputs: tuple[tuple[int, ...], ...] = ()
+    activation_bytes: int = 0
 
 
 @dataclass
@@ -94,7 +95,6 @@ class _Counter(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.ops: dict[str, _OpTally] = defaultdict(_OpTally)
         self.flow = _Flow(params)
         self.functional: Counter[str] = Counter()  # module path -> conv ops it called itself
-        self.activation_bytes = 0
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -182,7 +182,9 @@ def _hooks(model: nn.Module, counter: _Counter, conv_calls: list[ConvCall]) -> I
         if tally.calls == 1:
             tally.outputs = _shapes(output)
         if id(module) in leaves:
-            counter.activation_bytes += _bytes(output)
+            written = _bytes(output)
+            for open_path in dict.fromkeys([*counter.stack, path]):
+                counter.tally[open_path].activation_bytes += written
         if isinstance(module, nn.modules.conv._ConvNd):
             done = tally.macs - entered
             layer = conv_layer(module)
@@ -407,11 +409,13 @@ def count_model(model: nn.Module, call: Call) -> ModelTotals:
     rows = []
     for path, module in model.named_modules():
         t = tally.get(path, _Tally())
-        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        own = {id(p): p for p in module.parameters()}
+        trainable = sum(p.numel() for p in own.values() if p.requires_grad)
         rows.append(ModelRow(
             path, type(module).__name__, path.count(".") + 1 if path else 0, t.inputs, t.outputs,
             unique_params(module), t.macs,
-            t.other, t.calls, t.macs / total_macs if total_macs else 0.0, trainable,
+            t.other, t.calls, t.macs / total_macs if total_macs else 0.0, trainable, _element_bytes(own),
+            _element_bytes({id(b): b for b in module.buffers()}), t.activation_bytes,
         ))  # fmt: skip
     idle = []
     for path, module in model.named_modules():
@@ -427,7 +431,7 @@ def count_model(model: nn.Module, call: Call) -> ModelTotals:
                    key=lambda o: (-o.macs, -o.other_ops, o.name))  # fmt: skip
     all_params = {id(p): p for p in model.parameters()}
     buffers = {id(b): b for b in model.buffers()}
-    memory = Memory(input_bytes(call), _element_bytes(all_params), _element_bytes(buffers), counter.activation_bytes)
+    memory = Memory(input_bytes(call), _element_bytes(all_params), _element_bytes(buffers), tally[""].activation_bytes)
     outputs = leaves_of(run.output)
     return ModelTotals(
         params=unique_params(model), macs=total_macs, other_ops=tally[""].other,

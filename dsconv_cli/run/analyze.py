@@ -105,7 +105,8 @@ def analyze_model(
     checks = conv_checks(totals) + trace.total_check(model, call, totals) if options.verify else ()
     result = ModelAnalysis(target, tuple(tuple(s) for s in shapes), dtype.value, counted_on, totals,
                            tuple(candidates), tuple(pairs), notes=tuple(notes), checks=checks,
-                           not_converted=tuple(no_saving), inputs=making.input_leaves(model, call))  # fmt: skip
+                           not_converted=tuple(no_saving), inputs=making.input_leaves(model, call),
+                           keyword_inputs=tuple(call[1]))  # fmt: skip
     chosen: list[Candidate] = []
     if convert_rule is not None and weighted is None:
         chosen = choose(candidates, convert_rule)
