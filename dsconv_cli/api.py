@@ -12,7 +12,7 @@ Keyword names are the long flags of the command in snake_case; values may be Pyt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,8 +191,12 @@ def to_dict(result: Comparison | ConfigReport | ModelAnalysis) -> dict[str, Any]
 
 def analyze(
     model_or_target: Any,
-    input_shape: Sequence[int] | Sequence[Sequence[int]],
+    input_shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
     *,
+    input_dtype: str | Sequence[str] = (),
+    input_kw: Mapping[str, Any] | None = None,
+    example_inputs: Any = None,
+    vocab: int | None = None,
     kwargs: dict[str, Any] | None = None,
     dtype: DType | str = DType.FLOAT32,
     convert_rule: str | None = None,
@@ -215,21 +219,38 @@ def analyze(
 ) -> ModelAnalysis:
     """What ``dsconv analyze`` does, on an ``nn.Module`` or a ``MODULE:ATTR`` / ``FILE.py:ATTR`` target.
 
+    Inputs: ``input_shape`` (one shape or several, positional), each with its ``input_dtype`` (``"int64"`` for
+    token ids, ``"bool"`` for masks; default ``dtype``), ``input_kw`` (keyword inputs: a shape, ``(shape,
+    dtype)`` or ``"1,128:bool"`` each), or ``example_inputs``: the exact inputs (a tensor, a tuple or list, a
+    dict of keyword inputs, or a ``.pt`` file of one of these). ``vocab``: integer inputs are ids below it.
+
     With ``convert_rule``, the chosen convs are converted (closed-form pairs by default) and the result's
     ``converted_model`` is the converted CPU ``nn.Module``, its ``fidelity`` how closely it reproduces the
     original. With ``bench``, the original and converted models are timed end to end, and the chosen candidates
     (the first ``bench_top`` by MACs saved without a conversion) each alone against their pair."""
-    from dsconv_cli.core.spec import Conversion
-    from dsconv_cli.run.analyze import analyze_model
+    from dsconv_cli.core.spec import Conversion, model_inputs, parse_input_kw
+    from dsconv_cli.run.analyze import analyze_model, shape_list
 
     conversion = Conversion(init, multiplier, None if calibrate is None else str(calibrate), refit,
                             None if weights is None else str(weights), weights_key)  # fmt: skip
 
     options = run_options.RunOptions(verify=verify, bench=bench, device=Device(device), dtype=DType(dtype),
                                 threads=threads, min_time=min_time, max_memory=max_memory, rounds=rounds)  # fmt: skip
-    return analyze_model(model_or_target, input_shape, options, kwargs=kwargs, convert_rule=convert_rule,
+    keyword = [parse_input_kw(f"{name}={value}") if isinstance(value, str)
+               else (name, tuple(value[0]), str(value[1])) if _with_dtype(value) else (name, tuple(value), None)
+               for name, value in (input_kw or {}).items()]  # fmt: skip
+    dtypes = [input_dtype] if isinstance(input_dtype, str) else list(input_dtype)
+    example = str(example_inputs) if isinstance(example_inputs, Path) else example_inputs
+    shapes = shape_list(input_shape) if input_shape is not None else ()
+    inputs = model_inputs(shapes, dtypes, keyword, example, vocab)
+    return analyze_model(model_or_target, inputs, options, kwargs=kwargs, convert_rule=convert_rule,
                          conversion=conversion, channels_last=channels_last, compiled=compiled,
                          bench_top=bench_top)  # fmt: skip
+
+
+def _with_dtype(value: Any) -> bool:
+    """``((1, 128), "bool")``: a shape and a dtype, not a shape."""
+    return isinstance(value, tuple | list) and len(value) == 2 and isinstance(value[1], str)
 
 
 def convert(

@@ -41,8 +41,11 @@ from dsconv_cli.core.spec import (
     LayerDecl,
     LayerField,
     LayerKind,
+    ModelInputs,
     Slopes,
     default_input_shape,
+    model_inputs,
+    parse_input_kw,
     validate_input_shape,
 )
 from dsconv_cli.errors import ConfigError, SpecError
@@ -204,10 +207,18 @@ class ModelSection(_Strict):
     target: str = Field(description="MODULE:ATTR or FILE.py:ATTR (a relative FILE is found beside the config).")
     kwargs: dict[str, Any] | None = Field(None, description="Passed to the class or factory.")
     input_shape: Annotated[
-        list[list[int]],
+        list[list[int]] | None,
         BeforeValidator(_shape_list),
         WithJsonSchema({"anyOf": [SHAPE_SCHEMA, {"type": "array", "items": SHAPE_SCHEMA, "minItems": 1}]}),
-    ] = Field(description="One forward input, [1, 3, 224, 224], or a list of them for several.")
+    ] = Field(None, description="One forward input, [1, 3, 224, 224], or a list of them for several.")
+    input_dtype: list[str] | None = Field(None, description="The dtype of each input_shape, in order: int64 for "
+                                          "token ids, bool for masks, a float type.")  # fmt: skip
+    input_kw: dict[str, str | list[int]] | None = Field(
+        None, description="Keyword inputs: {attention_mask: '1,128:bool'} (SHAPE[:DTYPE]) or {x: [1, 10]}."
+    )
+    example_inputs: str | None = Field(None, description="The exact inputs, a .pt file (a relative path: beside "
+                                       "the config): a tensor, a tuple or list, or a dict of keywords.")  # fmt: skip
+    vocab: int | None = Field(None, ge=1, description="Integer inputs are token ids drawn below it (default: zeros).")
     convert: str = Field("all", description="Which candidates the separable column converts: all, top:N, "
                          "min-saving:PCT or max-error:PCT.")  # fmt: skip
     weights: str | None = Field(None, description="A checkpoint to load first (a relative path: beside the config).")
@@ -244,6 +255,8 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "dsconv config"
     schema["oneOf"] = [{"required": ["layers"]}, {"required": ["model"]}]  # a stack of layers or a whole model
+    schema["$defs"]["ModelSection"]["anyOf"] = [{"required": [key]} for key in ("input_shape", "input_kw",
+                                                                             "example_inputs")]  # fmt: skip
     return schema
 
 
@@ -259,6 +272,7 @@ class ModelTarget:
     input_shapes: tuple[tuple[int, ...], ...]
     convert: str
     conversion: Conversion = field(default_factory=Conversion)
+    inputs: ModelInputs | None = None  # dtypes, keyword and example inputs (None: float inputs of input_shapes)
 
 
 @dataclass(frozen=True)
@@ -467,10 +481,21 @@ def _model_config(
                         "inputs); a refit on random probes says nothing of the data")  # fmt: skip
     conversion = Conversion(section.init, multiplier, beside(section.calibrate), section.refit,
                             beside(section.weights), section.weights_key)  # fmt: skip
-    target = ModelTarget(f"{module}{sep}{attr}", dict(section.kwargs or {}),
-                         tuple(tuple(s) for s in section.input_shape), section.convert, conversion)  # fmt: skip
-    return Config(source, escape_control(model.name) if model.name else Path(source).stem, target.input_shapes[0], (),
-                  budgets=_budgets(model.budgets), lines=lines, model=target)  # fmt: skip
+    shapes = tuple(tuple(s) for s in section.input_shape or ())
+    inputs = None
+    try:
+        keyword = [parse_input_kw(f"{k}={v}") if isinstance(v, str) else (k, tuple(v), None)
+                   for k, v in (section.input_kw or {}).items()]  # fmt: skip
+        inputs = model_inputs(shapes, section.input_dtype or (), keyword, beside(section.example_inputs),
+                              section.vocab)  # fmt: skip
+    except SpecError as error:
+        key = error.field if error.field in ("input_dtype", "input_kw", "example_inputs", "vocab") else "input_shape"
+        problems.append(f"{locate(source, lines, f'model.{key}')}: {error.labelled(f'model.{key}')}")
+    target = ModelTarget(f"{module}{sep}{attr}", dict(section.kwargs or {}), shapes, section.convert, conversion,
+                         inputs)  # fmt: skip
+    return Config(source, escape_control(model.name) if model.name else Path(source).stem,
+                  shapes[0] if shapes else (), (), budgets=_budgets(model.budgets), lines=lines,
+                  model=target)  # fmt: skip
 
 
 def _input_shape(model: ConfigModel, decls: Sequence[LayerDecl], at: Any, problems: list[str]) -> tuple[int, ...]:

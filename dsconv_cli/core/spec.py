@@ -692,15 +692,15 @@ def model_inputs(
     vocab: int | None = None,
 ) -> ModelInputs:
     """Validated inputs: ``dtypes`` pair with ``shapes`` in order (fewer: the rest follow ``--dtype``)."""
-    if len(dtypes) > len(shapes):
-        raise SpecError("input_dtype", ",".join(dtypes), f"{len(dtypes)} dtypes for {len(shapes)} --input-shape; "
-                        "give one per input shape, in order")  # fmt: skip
     if example is not None and (shapes or keyword):
         raise SpecError("example_inputs", example if isinstance(example, str) else type(example).__name__,
                         "holds the exact inputs; give it instead of --input-shape and --input-kw")  # fmt: skip
     if example is None and not shapes and not keyword:
         raise SpecError("input_shape", "(none)", "give the forward's inputs: --input-shape 1,3,224,224 (repeat for "
                         "several), --input-kw NAME=SHAPE[:DTYPE] or --example-inputs FILE")  # fmt: skip
+    if len(dtypes) > len(shapes):
+        raise SpecError("input_dtype", ",".join(dtypes), f"{len(dtypes)} dtype(s) for {len(shapes)} input shape(s); "
+                        "give one per input shape, in order")  # fmt: skip
     if vocab is not None and (isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 1):
         raise SpecError("vocab", vocab, "must be a positive integer: token ids are drawn below it")
     positional = tuple(

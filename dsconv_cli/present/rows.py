@@ -621,8 +621,7 @@ def folded_note(a: ModelAnalysis, depth: int) -> str | None:
     deeper = [r.depth for r in a.totals.rows if r.depth > depth]
     if not deeper:
         return None
-    return (f"… {len(deeper)} deeper module(s) folded into their parents; --depth {max(deeper)} shows every module, "
-            "--format csv or json lists them")  # fmt: skip
+    return f"… {len(deeper)} deeper module(s) folded into their parents; --depth {max(deeper)} shows them all"
 
 
 def _conv_fields(a: ModelAnalysis) -> dict[str, ConvLayer]:
@@ -648,7 +647,7 @@ def model_table(a: ModelAnalysis, depth: int | None, columns: Sequence[str] = ()
         shapes_out = ", ".join(fmt_compact_shape(s) for s in r.output_shapes) or "-"
         conv = convs.get(r.path)
         extra = {
-            "kernel": "×".join(map(str, conv.kernel_size)) if conv else "-",
+            "kernel": fmt_tuple(conv.kernel_size) if conv else "-",
             "stride": fmt_tuple(conv.stride) if conv else "-",
             "groups": str(conv.groups) if conv else "-",
             "trainable": fmt_int(r.trainable_params),
@@ -777,9 +776,9 @@ def outputs_text(t: ModelTotals) -> str:
 def memory_line(t: ModelTotals) -> str:
     """A forward's memory, as torchinfo's estimated total size."""
     m = t.memory
-    return (f"memory: params {fmt_bytes(m.param_bytes)}, buffers {fmt_bytes(m.buffer_bytes)}, activations "
-            f"{fmt_bytes(m.activation_bytes)}, inputs {fmt_bytes(m.input_bytes)}: {fmt_bytes(m.total_bytes)} "
-            "estimated for a forward")  # fmt: skip
+    return (f"memory: {fmt_bytes(m.param_bytes)} params, {fmt_bytes(m.buffer_bytes)} buffers, "
+            f"{fmt_bytes(m.activation_bytes)} activations, {fmt_bytes(m.input_bytes)} inputs; "
+            f"{fmt_bytes(m.total_bytes)} in all")  # fmt: skip
 
 
 def verified_line(a: ModelAnalysis) -> str | None:

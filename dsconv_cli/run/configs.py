@@ -78,7 +78,8 @@ def run_model_config(cfg: Config, options: RunOptions, *, baseline: dict[str, An
 
     assert cfg.model is not None
     try:
-        analysis = analyze_model(cfg.model.target, list(cfg.model.input_shapes), options, kwargs=cfg.model.kwargs,
+        inputs = cfg.model.inputs if cfg.model.inputs is not None else list(cfg.model.input_shapes)
+        analysis = analyze_model(cfg.model.target, inputs, options, kwargs=cfg.model.kwargs,
                                  convert_rule=cfg.model.convert, conversion=cfg.model.conversion)  # fmt: skip
     except TargetError as error:
         raise ConfigError(f"{cfg.where('model.target')}: model.target {error}") from None
