@@ -497,8 +497,8 @@ class Fidelity:
     output_error: float  # ‖y − ŷ‖ / ‖y‖ over every output element
     snr_db: float  # −20·log10(output_error); inf when exact
     inputs: str  # what it was measured on: random normal probes, or a calibration file
-    probes: bool  # measured on random probes (real inputs can differ widely)
-    trained: bool  # the model had loaded weights (fidelity of fresh weights means little)
+    probes: bool = True  # measured on random probes (real inputs can differ widely)
+    trained: bool = True  # the model had loaded weights (fidelity of fresh weights means little)
     init: str = "svd"  # svd (closed form) or random (fresh pairs)
     refit_from: float | None = None  # output error before the refit, on the same held-out inputs
 

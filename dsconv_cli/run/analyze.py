@@ -12,7 +12,7 @@ from typing import Any
 
 from dsconv_cli.core.advise import advise, capped_multiplier, check_conversion, choose, conv_checks, is_candidate
 from dsconv_cli.core.parse import parse_convert_rule
-from dsconv_cli.core.results import Candidate, Fidelity, ModelAnalysis
+from dsconv_cli.core.results import Candidate, ModelAnalysis
 from dsconv_cli.core.spec import Conversion, Device, DType
 from dsconv_cli.errors import MemoryLimitError, SpecError, TargetError
 from dsconv_cli.run.options import RunOptions, TimingWatch
@@ -111,10 +111,9 @@ def analyze_model(
         measured = {c.name: c for c in done.convs}
         chosen = [replace(c, layer_error=measured[c.path].layer_error) for c in candidates if c.path in measured]
         candidates = [next((k for k in chosen if k.path == c.path), c) for c in candidates]
-        fidelity = Fidelity(done.fidelity.output_error, done.fidelity.snr_db, done.fidelity.inputs,
-                            probes=conversion.calibrate is None, trained=conversion.weights is not None,
-                            init=conversion.init, refit_from=done.fidelity_before_refit.output_error
-                            if done.fidelity_before_refit else None)  # fmt: skip
+        before = done.fidelity_before_refit
+        fidelity = replace(done.fidelity, probes=conversion.calibrate is None, trained=conversion.weights is not None,
+                           init=conversion.init, refit_from=before.output_error if before else None)  # fmt: skip
         converted = trace.count_model(converting.replace_convs(model, chosen), shapes, counted_on, dtype)
         passed_over = dict(no_saving) | {s.name: s.reason for s in done.skipped}
         result = replace(
