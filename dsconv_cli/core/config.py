@@ -27,8 +27,9 @@ from pydantic import (
     create_model,
 )
 
-from dsconv_cli.core.formatting import escape_control
+from dsconv_cli.core.formatting import escape_control, fmt_bytes
 from dsconv_cli.core.kinds import ALL_FIELDS, KINDS
+from dsconv_cli.core.loader import load_yaml, max_values
 from dsconv_cli.core.parse import parse_convert_rule
 from dsconv_cli.core.spec import (
     BLOCK_FIELDS,
@@ -45,6 +46,7 @@ from dsconv_cli.core.spec import (
     validate_input_shape,
 )
 from dsconv_cli.errors import ConfigError, SpecError
+from dsconv_cli.files import MIB, TooLarge, read_bounded
 
 # --- the file format ----------------------------------------------------------------------------
 
@@ -283,34 +285,26 @@ def override(decl: LayerDecl, values: dict[str, Any]) -> LayerDecl:
 def load(path: str | Path, max_layers: int = DEFAULT_MAX_LAYERS) -> Config:
     """Read, validate and convert one config file; ``ConfigError`` lists every problem found."""
     file = Path(path)
+    limit = max_file_bytes(max_layers)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_bounded(file, limit)
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such config file") from None
+    except TooLarge:
+        raise ConfigError(f"{file}: over {fmt_bytes(limit)}, too large to be a dsconv config (a config with more "
+                          "layers needs a larger --max-layers)") from None  # fmt: skip
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None
     return parse(text, str(file), max_layers)
 
 
+def max_file_bytes(max_layers: int = DEFAULT_MAX_LAYERS) -> int:
+    """The largest config file read: 16 MiB, or 1 KiB a layer where ``--max-layers`` allows more."""
+    return max(16 * MIB, 1024 * max_layers)
+
+
 def parse(text: str, source: str = "<config>", max_layers: int = DEFAULT_MAX_LAYERS) -> Config:
-    loader = yaml.SafeLoader(text)
-    try:
-        # one parse gives the node tree (aliases stay shared nodes, nothing is expanded yet); it is checked
-        # for size, depth and duplicate keys before any value is built from it
-        node = loader.get_single_node()
-        if node is not None:
-            _check_tree(node, source)
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{source}: nested too deeply to be a dsconv config") from None
-    finally:
-        loader.dispose()
+    node, data = load_yaml(text, source, max_values(max_layers))
     lines = _node_lines(node) if node is not None else {}
     if not isinstance(data, dict):
         kind = "an empty file" if data is None else f"a {type(data).__name__}"
@@ -550,46 +544,9 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-MAX_YAML_VALUES = 100_000  # values a config may expand to, aliases followed (a real config has hundreds)
-MAX_YAML_DEPTH = 32  # nesting a config may have (a real config has five levels)
-
-
-def _check_tree(root: yaml.Node, source: str) -> None:
-    """Refuse alias bombs, deep nesting and duplicate keys before anything is built. Sizes are memoised
-    per node, so a shared alias is measured once, however often it is used."""
-    sizes: dict[int, int] = {}
-
-    def size(node: yaml.Node, depth: int) -> int:
-        if depth > MAX_YAML_DEPTH:
-            raise ConfigError(f"{source}:{node.start_mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} levels; "
-                              "a dsconv config is a few levels deep")  # fmt: skip
-        if id(node) in sizes:
-            return sizes[id(node)]
-        total = 1
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
-            for key, value in node.value:
-                line = key.start_mark.line + 1
-                if isinstance(key, yaml.ScalarNode):
-                    if key.value in seen:
-                        raise ConfigError(f"{source}:{line}: {key.value}: given twice (lines {seen[key.value]} and "
-                                          f"{line}); keep one")  # fmt: skip
-                    seen[key.value] = line
-                total += size(key, depth + 1) + size(value, depth + 1)
-        elif isinstance(node, yaml.SequenceNode):
-            total += sum(size(item, depth + 1) for item in node.value)
-        if total > MAX_YAML_VALUES:
-            raise ConfigError(f"{source}:{node.start_mark.line + 1}: expands to over {MAX_YAML_VALUES:,} values "
-                              "(aliases repeated inside aliases?); a dsconv config has hundreds")  # fmt: skip
-        sizes[id(node)] = total
-        return total
-
-    size(root, 0)
-
-
 def _node_lines(node: yaml.Node, path: str = "") -> dict[str, int]:
     """Map each path (``layers[3].kernel_size``) to its 1-based line in the file (the tree is already
-    bounded by ``_check_tree``)."""
+    bounded by ``loader.check_tree``)."""
     lines = {path: node.start_mark.line + 1} if path else {}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:

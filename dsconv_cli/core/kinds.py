@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dsconv_cli.core import blocks
-from dsconv_cli.core.counting import compare, global_avg_pool_stats, linear_stats
+from dsconv_cli.core.counting import check_representable, compare, global_avg_pool_stats, linear_stats
 from dsconv_cli.core.results import LayerResult, StackResult, VariantStats
 from dsconv_cli.core.spec import LAYER_FIELDS, LayerDecl, LayerKind, resolve_spec
 from dsconv_cli.errors import LayerError, SpecError
@@ -237,7 +237,14 @@ def count_layer(decl: LayerDecl, input_shape: Sequence[int]) -> LayerResult:
             f"{decl.path}.kind {decl.kind.value}: needs an input with spatial dims, but the previous "
             f"layer outputs {_shape(shape)}; put it before the linear layer",
         )
-    return kind.count(decl, shape)
+    try:
+        result = kind.count(decl, shape)
+        check_representable(shape, (result.standard, result.separable))
+    except LayerError as error:
+        if error.path:
+            raise
+        raise LayerError(decl.path, f"{decl.path}: {error}") from None
+    return result
 
 
 def count_stack(
