@@ -351,6 +351,9 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
     assert model.layers is not None
 
     defaults = model.defaults.model_dump(exclude_none=True)
+    for key in sorted(defaults.keys() & {"add", "share"}):
+        problems.append(f"{at(f'defaults.{key}')}: defaults.{key}: names one earlier layer, so it belongs on the "
+                        f"layer that uses it, not in defaults (which apply to every layer)")  # fmt: skip
     decls: list[LayerDecl] = []
     for index, layer in enumerate(model.layers):
         path = f"layers[{index}]"
@@ -361,35 +364,40 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
                 validate_input_shape(own_input)
             except SpecError as error:
                 problems.append(f"{at(f'{path}.input_shape')}: {error.labelled(f'{path}.input_shape')}")
-        allowed = KINDS[layer.kind].fields
+        sharing = getattr(layer, "share", None)  # a generated field: mypy does not see it
+        shared = next((d for d in decls if d.name == escape_control(sharing)), None) if sharing else None
+        # a shared layer is of its source's kind: taken from it where not given, refused where it differs
+        kind = shared.kind if shared is not None and "kind" not in layer.model_fields_set else layer.kind
+        allowed = KINDS[kind].fields
         for key in sorted(set(given) - allowed):
             valid = ", ".join(sorted(allowed)) or "none"
-            problems.append(
-                f"{at(f'{path}.{key}')}: {path}.{key}: not a field of {layer.kind.value} layers (valid: {valid})"
-            )
+            problems.append(f"{at(f'{path}.{key}')}: {path}.{key}: not a field of {kind.value} layers (valid: {valid})")
         # in_channels is inferred from the previous layer; a default for it only fits the first
         inherited = {k: v for k, v in defaults.items()
                      if k in allowed and (k != "in_channels" or index == 0) and k not in ("add", "share")}  # fmt: skip
         options = inherited | given
         add, share = (escape_control(ref) if (ref := options.pop(key, None)) else None for key in ("add", "share"))
         if share is not None:
-            shared = next((d for d in decls if d.name == share), None)
+            extra = ", ".join(sorted(given.keys() - {"share", "add"}))
             if shared is None:
                 problems.append(f"{at(f'{path}.share')}: {path}.share {share}: no earlier layer of that name")
-            elif given.keys() - {"share", "add"}:
-                extra = ", ".join(sorted(given.keys() - {"share", "add"}))
+            elif kind is not shared.kind:
+                problems.append(f"{at(f'{path}.kind')}: {path}.share {share}: {share} is a {shared.kind.value} "
+                                f"layer and this one a {kind.value} layer; a layer shares the weights of its own "
+                                f"kind: leave kind out (it is taken from {share})")  # fmt: skip
+            elif extra:
                 problems.append(f"{at(f'{path}.share')}: {path}.share {share}: a shared layer takes its fields "
                                 f"from {share}; leave out {extra}")  # fmt: skip
-            else:
+            if shared is not None:  # never asked for a field it must then leave out
                 options = {k: v for k, v in shared.options.items() if k != "in_channels"}
-        for key in KINDS[layer.kind].required:
-            if key not in options:
-                problems.append(f"{at(path)}: {path}.{key}: required for {layer.kind.value} layers")
-        base = escape_control(layer.name) if layer.name else f"{layer.kind.value}{index}"
+        for key in KINDS[kind].required:
+            if key not in options and shared is None:
+                problems.append(f"{at(path)}: {path}.{key}: required for {kind.value} layers")
+        base = escape_control(layer.name) if layer.name else f"{kind.value}{index}"
         for copy in range(layer.repeat):
             name = base if layer.repeat == 1 else f"{base}.{copy + 1}"
             opts = options if copy == 0 else {k: v for k, v in options.items() if k != "in_channels"}
-            decls.append(LayerDecl(name, layer.kind, opts, path, own_input if copy == 0 else None, add, share))
+            decls.append(LayerDecl(name, kind, opts, path, own_input if copy == 0 else None, add, share))
     input_shape = _input_shape(model, decls, at, problems)
     sweep = _sweep(model.sweep or {}, at, problems)
     return Config(

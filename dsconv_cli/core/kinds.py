@@ -276,14 +276,15 @@ def _earlier(decl: LayerDecl, field_name: str, target: str, layers: Sequence[Lay
 def _shared(decl: LayerDecl, layer: LayerResult, layers: Sequence[LayerResult]) -> LayerResult:
     """The layer with its weights counted at the layer it shares them with (its MACs stay its own)."""
     source = _earlier(decl, "share", decl.share or "", layers)
-    if (
-        source.kind is not layer.kind
-        or source.standard.params != layer.standard.params
-        or (source.separable.params != layer.separable.params)
-    ):
-        raise LayerError(f"{decl.path}.share", f"{decl.path}.share {source.name}: its weights do not fit this layer "
-                         f"(a {source.kind.value} layer with {source.standard.params:,} params; this one would have "
-                         f"{layer.standard.params:,}: the kind and input channels must match)")  # fmt: skip
+    if source.kind is not layer.kind:
+        raise LayerError(f"{decl.path}.share", f"{decl.path}.share {source.name}: {source.name} is a "
+                         f"{source.kind.value} layer and this one a {layer.kind.value} layer; a layer shares the "
+                         f"weights of its own kind")  # fmt: skip
+    if source.standard.params != layer.standard.params or source.separable.params != layer.separable.params:
+        raise LayerError(f"{decl.path}.share", f"{decl.path}.share {source.name}: its weights do not fit this layer's "
+                         f"input {_shape(layer.input_shape)}: {source.name} has {source.standard.params:,} params "
+                         f"(standard column) on {_shape(source.input_shape)}, this input would need "
+                         f"{layer.standard.params:,}; the input channels must match")  # fmt: skip
 
     def unowned(variant: VariantStats) -> VariantStats:
         return VariantStats(variant.name, tuple(replace(st, params=0, buffers=0) for st in variant.stages))

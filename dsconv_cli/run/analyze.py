@@ -76,17 +76,19 @@ def analyze_model(
         settings = timing.TimingSettings(str(device), dtype, options.threads or timing.default_threads(),
                                          options.min_time, channels_last=channels_last, compiled=compiled,
                                          rounds=options.rounds)  # fmt: skip
-        timings: list[Any] = []  # the candidates timed before any Ctrl-C
+        timings: list[Any] = []  # what was timed before any Ctrl-C
+        latest: list[ModelAnalysis] = []
         try:  # Ctrl-C keeps the counts (complete by now) and the timings measured before it
             watch = TimingWatch(settings.device, settings.threads, options)
-            result = bench.time_models(result, found, target, kwargs, chosen, settings, options.max_memory)
+            result = bench.time_models(result, found, target, kwargs, chosen, settings, options.max_memory,
+                                       latest.append)  # fmt: skip
             timed = chosen[:bench_top] if convert_rule is not None else candidates[:bench_top]
             for c in timed:
                 timings.append(bench.time_candidate(c, settings, options.max_memory))
             spreads = [t.speedup_spread for t in timings]
             result = replace(result, candidate_timings=tuple(timings), conditions=watch.finish(spreads))
         except KeyboardInterrupt:
-            result = replace(result, candidate_timings=tuple(timings), interrupted=True)
+            result = replace(latest[-1] if latest else result, candidate_timings=tuple(timings), interrupted=True)
     return result
 
 
