@@ -51,9 +51,13 @@ def test_the_convert_rule_chooses_the_separable_column(tmp_path: Path) -> None:
 def test_baseline_growth_of_a_model_fails(tmp_path: Path) -> None:
     small = write(tmp_path, "  input_shape: [1, 3, 32, 32]\n", "a.yaml")
     baseline = tmp_path / "base.json"
-    assert invoke("report", "--trust-model-code", small, "--no-bench", "-f", "json", "--output", str(baseline)).code == 0
+    assert (
+        invoke("report", "--trust-model-code", small, "--no-bench", "-f", "json", "--output", str(baseline)).code == 0
+    )
     grown = write(tmp_path, "  input_shape: [1, 3, 64, 64]\n", "a.yaml")  # same name, 4x the pixels
-    result = invoke("report", "--trust-model-code", grown, "--no-bench", "--baseline", str(baseline), "--max-increase", "10")
+    result = invoke(
+        "report", "--trust-model-code", grown, "--no-bench", "--baseline", str(baseline), "--max-increase", "10"
+    )
     assert result.code == 1
     assert "tiny: total standard macs grew +299.9% (421,496 -> 1,685,624)" in result.stderr
 
@@ -154,7 +158,9 @@ def test_layers_with_their_own_input_are_independent(tmp_path: Path) -> None:
         assert stack.total(column, "macs") == sum(getattr(c, column).macs for c in singles)
     path = tmp_path / "independent.yaml"
     path.write_text(text)
-    result = invoke("report", "--trust-model-code", str(path), "--bench", "--min-time", "0.01", "--threads", "1", "-f", "json")
+    result = invoke(
+        "report", "--trust-model-code", str(path), "--bench", "--min-time", "0.01", "--threads", "1", "-f", "json"
+    )
     assert result.code == 0, result.stderr
     point = json.loads(result.stdout)["configs"][0]["points"][0]
     assert all("latency" in layer["standard"] for layer in point["layers"])

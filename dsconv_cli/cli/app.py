@@ -250,11 +250,13 @@ def report_command(
     results, broken, interrupted = run_configs.run_config_files(paths, options)
     if results:
         streams.emit(render.render_configs(results, output_format, options.max_increase, show_work), output_path)
-    for message in broken:
+    for message in broken if len(broken) > 1 or interrupted else ():
         streams.error_line(message)
     if interrupted:
         raise Interrupted(f"interrupted by Ctrl-C: {len(results)} of {len(paths)} config(s) shown, with what was "
                           "measured before it")  # fmt: skip
+    if len(broken) == 1:  # one line says it all
+        raise ConfigError(broken[0])
     if broken:
         raise ConfigError(f"{len(broken)} problem(s) in the config files above; nothing was checked for them")
     if any(not r.ok for r in results):

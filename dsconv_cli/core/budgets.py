@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -109,7 +110,7 @@ def baseline_totals(document: Mapping[str, Any], source: str) -> dict[str, dict[
     version = document.get("schema_version") if isinstance(document, Mapping) else None
     if isinstance(configs, list) and (type(version) is not int or version not in BASELINE_SCHEMAS):
         readable = " or ".join(map(str, BASELINE_SCHEMAS))
-        shown = "missing" if version is None else f"{str(version)[:20]!r}"
+        shown = "missing" if version is None else json.dumps(version)[:20]
         raise ConfigError(f"--baseline {source}: schema_version {shown}: this dsconv reads baselines of schema "
                           f"{readable}; write the baseline again with --format json")  # fmt: skip
     if not isinstance(configs, list):
@@ -142,8 +143,10 @@ def _flat_totals(column: Mapping[str, Any]) -> dict[str, float]:
 
 def _number(value: Any) -> float:
     """A total from a baseline: a finite number, never text or a boolean."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"{value!r} is not a number")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{str(value)[:40]!r} is not a number")
+    if isinstance(value, int) and abs(value) > 2**63 or not math.isfinite(value):  # no count is past int64
+        raise TypeError(f"{str(value)[:40]} is not a count dsconv writes")
     return float(value)
 
 

@@ -102,12 +102,14 @@ def import_file(path: Path) -> ModuleType:
     before = set(sys.modules)
     sys.modules[name] = module  # dataclasses, pickling and typing look the module up by name
     sys.path.insert(0, str(folder))
+    bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ left in the user's folder
     try:
         spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
     finally:
+        sys.dont_write_bytecode = bytecode
         if str(folder) in sys.path:
             sys.path.remove(str(folder))
         for n in set(sys.modules) - before:
