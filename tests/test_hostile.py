@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,22 +174,48 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
             for p in folder.rglob("*") if p.is_file()}  # fmt: skip
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_case(case: Case, tmp_path: Path) -> None:
-    work, outside = tmp_path / "work", tmp_path / "outside"
-    for folder in (work, outside):
-        folder.mkdir()
+@dataclass
+class Outcome:
+    result: subprocess.CompletedProcess[str]
+    work: Path
+    before: dict[str, dict[str, tuple[int, int]]]
+    after: dict[str, dict[str, tuple[int, int]]]
+
+
+def run_case(case: Case, folder: Path) -> Outcome:
+    """The case as a whole process in a folder of its own, with ``outside`` beside it holding a canary."""
+    work, outside = folder / "work", folder / "outside"
+    for path in (work, outside):
+        path.mkdir()
     (outside / "evil.py").write_text("open('pwned', 'w').write('x')\n")
     for name, text in case.files.items():
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         (work / name).write_text(text)
     before = {"work": snapshot(work), "outside": snapshot(outside)}
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DSCONV_CACHE_DIR": str(tmp_path / "cache"), "NO_COLOR": "1",
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DSCONV_CACHE_DIR": str(folder / "cache"), "NO_COLOR": "1",
            "COLUMNS": "100"}  # fmt: skip
     env.pop("DSCONV_TRUST_MODEL_CODE", None)
     command = [sys.executable, *case.args] if case.check == "python" else [sys.executable, "-m", "dsconv_cli",
                                                                             *case.args]  # fmt: skip
     result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=LIMIT_S)
+    return Outcome(result, work, before, {"work": snapshot(work), "outside": snapshot(outside)})
+
+
+@pytest.fixture(scope="module")
+def outcomes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """The selected cases, run side by side (each a process of its own), once for the module's tests."""
+    selected = {item.callspec.params["case"].id for item in request.session.items
+                if getattr(item, "originalname", "") == "test_hostile_case" and hasattr(item, "callspec")}  # fmt: skip
+    cases = [case for case in CASES if case.id in selected]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        done = pool.map(lambda case: run_case(case, tmp_path_factory.mktemp(case.id)), cases)
+        return {case.id: outcome for case, outcome in zip(cases, done, strict=True)}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_case(case: Case, outcomes: dict[str, Outcome]) -> None:
+    outcome = outcomes[case.id]
+    result, work = outcome.result, outcome.work
     shown = f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-2000:]}"
     assert result.returncode == case.code, shown
     assert "Traceback" not in result.stderr + result.stdout, shown
@@ -197,11 +224,10 @@ def test_hostile_case(case: Case, tmp_path: Path) -> None:
         assert errors == [], shown
     else:
         assert len(errors) == 1 and case.error in errors[0], shown
-    after = {"work": snapshot(work), "outside": snapshot(outside)}
-    assert after["outside"] == before["outside"]
-    changed = {name for name, stat in after["work"].items() if before["work"].get(name) != stat}
+    assert outcome.after["outside"] == outcome.before["outside"]
+    changed = {name for name, stat in outcome.after["work"].items() if outcome.before["work"].get(name) != stat}
     assert changed == set(case.outputs), changed
-    assert not (work / "pwned").exists() and not (outside / "pwned").exists()
+    assert not (work / "pwned").exists() and not (work.parent / "outside" / "pwned").exists()
     if case.stdout_json:
         document = json.loads(result.stdout)
         if case.check == "siblings":  # each file's helpers.py: 3·8·9 + 8 and 3·64·9 + 64 params

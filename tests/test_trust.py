@@ -391,6 +391,13 @@ def test_names_from_a_model_are_printed_escaped(tmp_path: Path) -> None:
     assert result.code == 2 and "\x1b" not in result.stderr and "ValueError: \\x1b[2J" in result.stderr
 
 
+def test_a_config_files_name_is_printed_escaped(tmp_path: Path) -> None:
+    path = write(tmp_path, "e\x1b[31mvil.yaml", LAYERS.replace("input_shape", "description: x\ninput_shape"))
+    for fmt in ("table", "markdown", "csv"):
+        result = invoke("report", path, "-f", fmt)
+        assert result.code == 0 and "\x1b" not in result.stdout and "e\\x1b[31mvil" in result.stdout, result.stdout
+
+
 # --- documented exit codes; no traceback --------------------------------------------------------------------------
 
 

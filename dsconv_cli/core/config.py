@@ -402,7 +402,7 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
     sweep = _sweep(model.sweep or {}, at, problems)
     return Config(
         path=source,
-        name=escape_control(model.name) if model.name else Path(source).stem,
+        name=escape_control(model.name or Path(source).stem),
         input_shape=input_shape,
         layers=tuple(decls),
         sweep=sweep,

@@ -12,7 +12,7 @@ from typing import Any
 
 from dsconv_cli.core import budgets, kinds
 from dsconv_cli.core.config import Config, override
-from dsconv_cli.core.formatting import point_label
+from dsconv_cli.core.formatting import escape_control, point_label
 from dsconv_cli.core.results import BudgetCheck, ConfigReport, Delta, ModelAnalysis, StackResult
 from dsconv_cli.core.spec import DEFAULT_MAX_POINTS
 from dsconv_cli.errors import ConfigError, LayerError
@@ -71,8 +71,8 @@ def evaluate(
         deltas = _against_baseline(config, budgets.stack_totals(stacks[0]), baseline, max_increase, failures,
                                    missing_ok)  # fmt: skip
     return ConfigReport(
-        name=config.name,
-        path=config.path,
+        name=escape_control(config.name),  # a file's name is the PR's to choose: printed as plain text
+        path=escape_control(config.path),
         stacks=tuple(stacks),
         sweep=dict(config.sweep),
         budgets=tuple(checks),
@@ -97,8 +97,8 @@ def evaluate_model(
     failures += [f"{config.name}: cross-check failed: {what}: dsconv {ours:,} vs {theirs:,}"
                  for what, ours, theirs in analysis.failed_checks]  # fmt: skip
     deltas = _against_baseline(config, total, baseline, max_increase, failures, missing_ok)
-    return ConfigReport(config.name, config.path, (), budgets=tuple(checks), deltas=tuple(deltas),
-                        failures=tuple(failures), model=analysis)  # fmt: skip
+    return ConfigReport(escape_control(config.name), escape_control(config.path), (), budgets=tuple(checks),
+                        deltas=tuple(deltas), failures=tuple(failures), model=analysis)  # fmt: skip
 
 
 def _against_baseline(
