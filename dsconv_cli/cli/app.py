@@ -233,7 +233,7 @@ def report_command(
 ) -> None:
     """Run many config files for CI: each one's tables and budgets, then one summary.
 
-    Example: dsconv report configs/*.yaml --no-bench --format markdown
+    Example: dsconv report configs/*.yaml --format markdown
     """
     from dsconv_cli.present import render
     from dsconv_cli.run import configs as run_configs
