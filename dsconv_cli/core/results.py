@@ -393,6 +393,7 @@ class ConfigReport:
     failures: tuple[str, ...] = ()  # one line per failed budget, growth or cross-check
     model: ModelAnalysis | None = None  # a config that names a whole model (then ``stacks`` is empty)
     conditions: Conditions | None = None  # where it was timed, and whether that can be trusted
+    interrupted: bool = False  # Ctrl-C cut its timing short: what was measured is kept, the rest counted only
 
     @property
     def ok(self) -> bool:
@@ -533,6 +534,7 @@ class ModelAnalysis:
     converted: ModelTotals | None = None
     notes: tuple[str, ...] = ()
     checks: tuple[tuple[str, int, int], ...] = ()  # (what, dsconv, reference)
+    interrupted: bool = False  # Ctrl-C stopped the timing: the counts are complete, the timings what was measured
     latency: dict[str, Latency] = field(default_factory=dict)  # original, converted
     candidate_timings: tuple[CandidateTiming, ...] = ()  # top candidates timed alone (with --bench)
     conditions: Conditions | None = None  # where it was timed, and whether that can be trusted

@@ -20,6 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+from dsconv_cli.core.formatting import escape_control, exception_text
 from dsconv_cli.core.results import ConvCall, ModelRow, ModelTotals, OpCount
 from dsconv_cli.core.spec import ConvLayer, DType, PaddingMode
 from dsconv_cli.errors import DsconvError, TargetError
@@ -78,7 +79,7 @@ class _Counter(TorchDispatchMode):  # type: ignore[no-untyped-call]
 @contextmanager
 def _hooks(model: nn.Module, counter: _Counter, conv_calls: list[ConvCall]) -> Iterator[None]:
     handles = []
-    paths = {id(m): p for p, m in model.named_modules()}
+    paths = {id(m): escape_control(p) for p, m in model.named_modules()}  # a model's names print as plain text
 
     def pre(module: nn.Module, args: Any) -> None:
         path = paths[id(module)]
@@ -95,8 +96,8 @@ def _hooks(model: nn.Module, counter: _Counter, conv_calls: list[ConvCall]) -> I
         entered = counter.entry_macs.pop()
         if tally.calls == 1:
             tally.outputs = _shapes(output)
-        if isinstance(module, nn.modules.conv._ConvNd):
-            done = tally.macs - entered
+        if isinstance(module, nn.modules.conv._ConvNd) and module.in_channels and module.out_channels:
+            done = tally.macs - entered  # (a conv of 0 channels does nothing, and has no pair to advise)
             conv_calls.append(ConvCall(path, conv_layer(module), _shapes(args)[0], _shapes(output)[0], done))
 
     for module in model.modules():
@@ -148,14 +149,25 @@ def _forward(model: nn.Module, shapes: Sequence[Sequence[int]], device: str, dty
             seen = counter.tally[where].inputs if where else tuple(tuple(s) for s in shapes)
             inputs = ", ".join("(" + ", ".join(map(str, s)) + ")" for s in seen)
             raise TargetError(
-                f"the forward failed in {name} ({type(get_module(model, where)).__name__}) on inputs {inputs}: "
-                f"{type(exc).__name__}: {exc}"
+                f"the forward failed in {escape_control(name)} "
+                f"({escape_control(type(get_module(model, where)).__name__)}) on inputs {inputs}: {exception_text(exc)}"
             ) from exc
     return _Run(counter, conv_calls, _shapes(y))
 
 
 def get_module(model: nn.Module, path: str) -> nn.Module:
-    return model.get_submodule(path) if path else model
+    """The module at ``path``, given as PyTorch names it or as dsconv's records print it (control characters
+    escaped)."""
+    if not path:
+        return model
+    try:
+        return model.get_submodule(path)
+    except AttributeError:
+        for name, module in model.named_modules(remove_duplicate=False):
+            if escape_control(name) == path:
+                found: nn.Module = module
+                return found
+        raise
 
 
 def unique_params(module: nn.Module) -> int:
@@ -168,19 +180,21 @@ def count_model(model: nn.Module, shapes: Sequence[Sequence[int]], device: str, 
     tally = run.counter.tally
     total_macs = tally[""].macs
     rows = []
-    for path, module in model.named_modules():
+    for raw, module in model.named_modules():
+        path = escape_control(raw)
         t = tally.get(path, _Tally())
         rows.append(ModelRow(
-            path, type(module).__name__, path.count(".") + 1 if path else 0, t.inputs, t.outputs,
+            path, escape_control(type(module).__name__), path.count(".") + 1 if path else 0, t.inputs, t.outputs,
             unique_params(module), t.macs,
             t.other, t.calls, t.macs / total_macs if total_macs else 0.0,
         ))  # fmt: skip
     idle = []
-    for path, module in model.named_modules():
+    for raw, module in model.named_modules():
         own = sum(p.numel() for p in module.parameters(recurse=False))
+        path = escape_control(raw)
         t = tally.get(path, _Tally())
         if own and t.macs == 0 and t.other == 0:
-            idle.append(OpCount(path or type(model).__name__, own))
+            idle.append(OpCount(path or escape_control(type(model).__name__), own))
     return ModelTotals(
         params=unique_params(model), macs=total_macs, other_ops=tally[""].other, output_shapes=run.outputs,
         rows=tuple(rows), uncounted=tuple(OpCount(op, n) for op, n in sorted(run.counter.uncounted.items())),
