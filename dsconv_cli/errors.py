@@ -79,9 +79,11 @@ def flag_name(field: str) -> str:
 def format_value(value: object) -> str:
     """A value as the user would type it: tuples as ``3,5``."""
     if isinstance(value, tuple | list):
-        return ",".join(str(v) for v in value)
+        return ",".join(format_value(v) for v in value)
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, int) and value.bit_length() > 64:  # past int64; over 4,300 digits Python refuses str()
+        return f"{str(value)[:12]}...({len(str(value))} digits)" if value.bit_length() < 14_000 else "<a huge integer>"
     return str(value)
 
 

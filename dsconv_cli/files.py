@@ -90,3 +90,41 @@ def check_output_path(output: str | Path | None, field: str = "output") -> Path 
     if not os.access(parent, os.W_OK):
         raise SpecError(field, text, f"directory {parent} is not writable")
     return path
+
+
+class TooLarge(ValueError):
+    """A file over the size dsconv reads for its kind (``/dev/zero`` given as a config, a runaway baseline)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"is over {limit:,} bytes")
+
+
+MIB = 1024**2
+
+
+def read_bounded(path: str | Path, limit: int) -> str:
+    """The UTF-8 text of ``path``, read no further than ``limit`` bytes: ``TooLarge`` past it, so a device
+    or an endless stream given as a file is refused instead of filling memory."""
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(limit)
+    return data.decode("utf-8")
+
+
+def check_distinct(paths: dict[str, Path | None]) -> None:
+    """Refuse two outputs to one file (``--output X --emit-config X``) before any work: one would
+    overwrite the other. ``{field: path}``; ``None`` is an output not asked for; the null device is shared."""
+    seen: dict[str, str] = {}
+    for field, path in paths.items():
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real == os.devnull:
+            continue
+        if real in seen:
+            first = seen[real]
+            raise SpecError(field, str(path), f"is also the --{first.replace('_', '-')} file; give each output its "
+                            "own path")  # fmt: skip
+        seen[real] = field

@@ -97,8 +97,10 @@ def count_alone(name: str, repeat: int) -> None:
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         runs.append([float(v) for v in out.stdout.split()])
     took, grew, forward, params, macs = (statistics.median(r[i] for r in runs) for i in range(5))
-    print(f"{name:24} count {took:5.2f} s, peak memory +{grew / 2**20:6.0f} MiB (a CPU forward holds "
-          f"{forward / 2**20:8,.0f} MiB); {params:,.0f} params, {macs:,.0f} MACs")
+    print(
+        f"{name:24} count {took:5.2f} s, peak memory +{grew / 2**20:6.0f} MiB (a CPU forward holds "
+        f"{forward / 2**20:8,.0f} MiB); {params:,.0f} params, {macs:,.0f} MACs"
+    )
 
 
 def main() -> None:

@@ -196,7 +196,7 @@ def test_config_holds_fidelity_budgets(tmp_path: Path, weights: Path, init: str,
     config = tmp_path / "unet.yaml"
     target = f"{Path(__file__).parent / 'models.py'}:TinyUNet"
     config.write_text(MODEL_CONFIG.format(target=target, weights=weights.name, init=init))
-    result = invoke("report", str(config), "--no-bench", "-f", "json")
+    result = invoke("report", str(config), "--no-bench", "--trust-model-code", "-f", "json")
     assert result.code == code, result.stderr
     (report,) = json.loads(result.stdout)["configs"]
     checks = {b["metric"]: b for b in report["budgets"] if b["column"] == "fidelity"}

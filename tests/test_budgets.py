@@ -69,8 +69,11 @@ def test_baseline_document_must_be_a_config_report() -> None:
     with pytest.raises(ConfigError, match="not a dsconv JSON report"):
         budgets.baseline_totals({"comparisons": []}, "old.json")
     with pytest.raises(ConfigError, match=r"config x: malformed totals \(missing 'totals'\)"):
-        budgets.baseline_totals({"configs": [{"name": "x", "points": [{}]}]}, "old.json")
+        budgets.baseline_totals({"schema_version": 2, "configs": [{"name": "x", "points": [{}]}]}, "old.json")
     column = {"params": "abc", "macs": 1, "elementwise_ops": 0}
-    bad = {"configs": [{"name": "x", "points": [{"totals": {"standard": column, "separable": column}}]}]}
+    bad = {
+        "schema_version": 2,
+        "configs": [{"name": "x", "points": [{"totals": {"standard": column, "separable": column}}]}],
+    }
     with pytest.raises(ConfigError, match=r"config x: malformed totals \('abc' is not a number\)"):
         budgets.baseline_totals(bad, "old.json")

@@ -77,7 +77,9 @@ def test_strict_timing_fails_a_config_report_when_busy(machine, tmp_path) -> Non
     machine(BUSY)
     path = tmp_path / "c.yaml"
     path.write_text("input_shape: [1, 2, 6, 6]\nlayers: [{out_channels: 4}]\n")
-    result = invoke("report", str(path), "--min-time", "0.01", "--threads", "1", "--strict-timing", "-f", "json")
+    result = invoke(
+        "report", str(path), "--bench", "--min-time", "0.01", "--threads", "1", "--strict-timing", "-f", "json"
+    )
     assert result.code == 1
     entry = json.loads(result.stdout)["configs"][0]
     assert entry["trusted"] is False and "timing not trusted" in entry["failures"][0]

@@ -194,8 +194,10 @@ def test_cli_csv_rows_and_table() -> None:
     [
         ("nosuch.module:Model", [], "error: nosuch.module:Model: module nosuch not found (is it installed?)"),
         ("tests/models.py:Missing", [], "error: tests/models.py:Missing: tests/models.py has no attribute 'Missing'"),
-        ("tests/models.py:not_a_model", [], "error: tests/models.py:not_a_model: not_a_model is a int, not an "
-                                            "nn.Module, a subclass or a factory"),
+        ("tests/models.py:not_a_model", [], "error: tests/models.py:not_a_model: not_a_model is a int, not a model, "
+                                            "a model class or a factory function; a target is an nn.Module "
+                                            "subclass, an nn.Module instance or a function defined in "
+                                            "tests/models.py"),
         ("tests/models.py:broken_factory", [], "error: tests/models.py:broken_factory: broken_factory(**{}) raised "
                                                "RuntimeError: weights file missing"),
         ("tests/models.py:make_vgg", ["--kwargs", "[1, 2]"], "error: --kwargs [1, 2]: must be a mapping"),

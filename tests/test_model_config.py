@@ -21,7 +21,7 @@ def write(tmp_path: Path, body: str, name: str = "m.yaml") -> str:
 
 
 def test_report_totals_are_the_analysis_and_its_conversion() -> None:
-    result = invoke("report", str(SHIPPED), "--no-bench", "-f", "json")
+    result = invoke("report", "--trust-model-code", str(SHIPPED), "--no-bench", "-f", "json")
     assert result.code == 0, result.stderr
     (entry,) = json.loads(result.stdout)["configs"]
     analysis = json.loads(invoke("analyze", f"{MODELS}:TinyMobileNetV2", "--input-shape", "1,3,64,64",
@@ -37,35 +37,39 @@ def test_report_totals_are_the_analysis_and_its_conversion() -> None:
 
 def test_a_budget_a_model_breaks_fails_the_job_naming_it(tmp_path: Path) -> None:
     path = write(tmp_path, "  input_shape: [1, 3, 64, 64]\nbudgets:\n  standard: {macs: 1000000}\n")
-    result = invoke("report", path, "--no-bench")
+    result = invoke("report", "--trust-model-code", path, "--no-bench")
     assert result.code == 1
     assert "tiny: total standard macs 1,685,624 exceeds the limit 1,000,000 by 685,624 (68.6%)" in result.stderr
 
 
 def test_the_convert_rule_chooses_the_separable_column(tmp_path: Path) -> None:
     none = write(tmp_path, "  input_shape: [1, 3, 64, 64]\n  convert: 'min-saving:99'\n", "none.yaml")
-    (entry,) = json.loads(invoke("report", none, "--no-bench", "-f", "json").stdout)["configs"]
+    (entry,) = json.loads(invoke("report", "--trust-model-code", none, "--no-bench", "-f", "json").stdout)["configs"]
     assert entry["totals"]["separable"]["macs"] == entry["totals"]["standard"]["macs"]  # nothing saves 99%
 
 
 def test_baseline_growth_of_a_model_fails(tmp_path: Path) -> None:
     small = write(tmp_path, "  input_shape: [1, 3, 32, 32]\n", "a.yaml")
     baseline = tmp_path / "base.json"
-    assert invoke("report", small, "--no-bench", "-f", "json", "--output", str(baseline)).code == 0
+    assert (
+        invoke("report", "--trust-model-code", small, "--no-bench", "-f", "json", "--output", str(baseline)).code == 0
+    )
     grown = write(tmp_path, "  input_shape: [1, 3, 64, 64]\n", "a.yaml")  # same name, 4x the pixels
-    result = invoke("report", grown, "--no-bench", "--baseline", str(baseline), "--max-increase", "10")
+    result = invoke(
+        "report", "--trust-model-code", grown, "--no-bench", "--baseline", str(baseline), "--max-increase", "10"
+    )
     assert result.code == 1
     assert "tiny: total standard macs grew +299.9% (421,496 -> 1,685,624)" in result.stderr
 
 
 def test_csv_and_markdown_carry_the_model(tmp_path: Path) -> None:
-    csv_text = invoke("report", str(SHIPPED), "--no-bench", "-f", "csv").stdout
+    csv_text = invoke("report", "--trust-model-code", str(SHIPPED), "--no-bench", "-f", "csv").stdout
     import csv
     import io
 
     rows = list(csv.reader(io.StringIO(csv_text)))
     assert rows[-1][2:4] == ["total", "model"] and rows[1][3] == "candidate"
-    markdown = invoke("report", str(SHIPPED), "--no-bench", "-f", "markdown").stdout
+    markdown = invoke("report", "--trust-model-code", str(SHIPPED), "--no-bench", "-f", "markdown").stdout
     assert "### Conversion candidates" in markdown and markdown.rstrip().endswith("**PASS**: tiny-mobilenet-v2")
 
 
@@ -81,7 +85,7 @@ def test_csv_and_markdown_carry_the_model(tmp_path: Path) -> None:
 )
 def test_bad_model_configs_are_refused_naming_the_line(tmp_path: Path, body: str, message: str) -> None:
     path = write(tmp_path, body)
-    result = invoke("report", path, "--no-bench")
+    result = invoke("report", "--trust-model-code", path, "--no-bench")
     assert result.code == 2
     assert message in result.stderr, result.stderr
     assert result.stderr.startswith(f"error: {path}:")
@@ -90,7 +94,7 @@ def test_bad_model_configs_are_refused_naming_the_line(tmp_path: Path, body: str
 def test_a_missing_target_is_a_config_problem_and_other_files_still_report(tmp_path: Path) -> None:
     path = tmp_path / "gone.yaml"
     path.write_text("model:\n  target: no_such_module_here:Net\n  input_shape: [1, 3, 8, 8]\n")
-    result = invoke("report", str(path), str(SHIPPED), "--no-bench", "-f", "json")
+    result = invoke("report", "--trust-model-code", str(path), str(SHIPPED), "--no-bench", "-f", "json")
     assert result.code == 2
     assert f"error: {path}:2: model.target no_such_module_here:Net: module no_such_module_here not found" in (
         result.stderr)  # fmt: skip
@@ -98,8 +102,8 @@ def test_a_missing_target_is_a_config_problem_and_other_files_still_report(tmp_p
 
 
 def test_compare_config_runs_a_model_and_refuses_layer_flags() -> None:
-    assert invoke("compare", "--config", str(SHIPPED), "--no-bench").code == 0
-    result = invoke("compare", "--config", str(SHIPPED), "--no-bench", "-o", "16")
+    assert invoke("compare", "--trust-model-code", "--config", str(SHIPPED), "--no-bench").code == 0
+    result = invoke("compare", "--trust-model-code", "--config", str(SHIPPED), "--no-bench", "-o", "16")
     assert result.code == 2 and "--out-channels override layer configs; this one names a model" in result.stderr
 
 
@@ -118,7 +122,7 @@ def test_emitted_config_totals_the_candidates_as_the_advisor_does(model: str) ->
         assert emitted.exists() == bool(candidates)
         if not candidates:
             return
-        report = invoke("report", str(emitted), "--no-bench", "--verify", "-f", "json")
+        report = invoke("report", "--trust-model-code", str(emitted), "--no-bench", "--verify", "-f", "json")
     assert report.code == 0, report.stderr
     totals = json.loads(report.stdout)["configs"][0]["points"][0]["totals"]
     assert totals["standard"]["macs"] == sum(c["macs"] for c in candidates)
@@ -154,7 +158,9 @@ def test_layers_with_their_own_input_are_independent(tmp_path: Path) -> None:
         assert stack.total(column, "macs") == sum(getattr(c, column).macs for c in singles)
     path = tmp_path / "independent.yaml"
     path.write_text(text)
-    result = invoke("report", str(path), "--min-time", "0.01", "--threads", "1", "-f", "json")
+    result = invoke(
+        "report", "--trust-model-code", str(path), "--bench", "--min-time", "0.01", "--threads", "1", "-f", "json"
+    )
     assert result.code == 0, result.stderr
     point = json.loads(result.stdout)["configs"][0]["points"][0]
     assert all("latency" in layer["standard"] for layer in point["layers"])

@@ -63,7 +63,8 @@ def test_an_embedding_model_with_int64_ids_and_a_bool_mask_is_counted_exactly() 
     assert result.keyword_inputs == ("attention_mask",)
     out = model(ids, attention_mask=mask)
     assert [(o.name, o.shape) for o in result.totals.outputs] == [
-        ("logits", tuple(out.logits.shape)), *[(f"hidden.{i}", tuple(h.shape)) for i, h in enumerate(out.hidden)]
+        ("logits", tuple(out.logits.shape)),
+        *[(f"hidden.{i}", tuple(h.shape)) for i, h in enumerate(out.hidden)],
     ]
     assert result.totals.uncounted == () and result.totals.idle_params == ()
     by_op = {o.name: o for o in result.totals.by_op}

@@ -41,5 +41,5 @@ def test_plot_without_matplotlib_is_an_environment_error(tmp_path: Path) -> None
     assert proc.returncode == 3
     assert (
         proc.stderr
-        == "error: --plot: matplotlib is not installed; install the plot extra: pip install 'dsconv[plot]'\n"
+        == "error: --plot: matplotlib is not installed; install the plot extra: pip install 'dsconv-cli[plot]'\n"
     )

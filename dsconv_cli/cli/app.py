@@ -38,7 +38,7 @@ from dsconv_cli.core.spec import (
     parse_model_columns,
 )
 from dsconv_cli.errors import CheckFailed, ConfigError, DsconvError, Interrupted, PipeClosed, SpecError, TargetError
-from dsconv_cli.files import check_output_path
+from dsconv_cli.files import check_distinct, check_output_path
 from dsconv_cli.version import __version__
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ def compare(
     strict_timing: opt.StrictTimingOpt = False,
     show_work: opt.ShowWorkOpt = False,
     diagram: opt.DiagramOpt = None,
+    trust_model_code: opt.TrustModelCodeOpt = False,
     **layer_flags: Any,
 ) -> None:
     """Count and time a conv layer against its depthwise-separable pair.
@@ -117,10 +118,12 @@ def compare(
     thread_counts = parse_positive_list("threads", threads)
     output_path = check_output_path(output)
     diagram_path = _check_work_flags(show_work, diagram, output_format, config_file)
+    check_distinct({"output": output_path, "plot": check_output_path(plot, "plot"), "diagram": diagram_path})
     options = run_options(
         verify=verify, bench=bench, device=device, dtype=dtypes[0], threads=thread_counts[0] if thread_counts else None,
         min_time=min_time, max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points,
         max_layers=max_layers, rounds=rounds, strict_timing=strict_timing, baseline_missing=baseline_missing,
+        trust_model_code=trust_model_code,
     )  # fmt: skip
     layer = run_compare.parse_layer_text(layer_flags)
     shape = parse_input_shape(input_shape, batches[0] if batches else None)
@@ -208,6 +211,8 @@ def _compare_config(
         plot_module.plot_sweep(plot_path, result.name, result.stacks, list(result.sweep))
         streams.stderr_console().print(f"wrote {plot_path}", markup=False)
     streams.emit(render.render_configs([result], output_format, options.max_increase, show_work), output)
+    if result.interrupted:
+        raise Interrupted("interrupted by Ctrl-C; the counts and the timings measured before it are shown")
     if not result.ok:
         raise CheckFailed(run_configs.failure_summary([result]))
 
@@ -221,7 +226,7 @@ def report_command(
     output_format: opt.FormatOpt = OutputFormat.TABLE,
     output: opt.OutputOpt = None,
     verify: opt.VerifyOpt = False,
-    bench: opt.BenchOpt = True,
+    bench: opt.ReportBenchOpt = None,
     device: opt.DeviceOpt = Device.AUTO,
     dtype: opt.DTypeOpt = DType.FLOAT32,
     threads: opt.ThreadsOpt = None,
@@ -235,10 +240,11 @@ def report_command(
     max_layers: opt.MaxLayersOpt = DEFAULT_MAX_LAYERS,
     strict_timing: opt.StrictTimingOpt = False,
     show_work: opt.ShowWorkOpt = False,
+    trust_model_code: opt.TrustModelCodeOpt = False,
 ) -> None:
     """Run many config files for CI: each one's tables and budgets, then one summary.
 
-    Example: dsconv report configs/*.yaml --no-bench --format markdown
+    Example: dsconv report configs/*.yaml --format markdown
     """
     from dsconv_cli.present import render
     from dsconv_cli.run import configs as run_configs
@@ -246,15 +252,22 @@ def report_command(
     output_path = check_output_path(output)
     _check_work_flags(show_work, None, output_format, None)
     options = run_options(
-        verify=verify, bench=bench, device=device, dtype=dtype, threads=threads, min_time=min_time,
+        verify=verify, bench=bench is True, device=device, dtype=dtype, threads=threads, min_time=min_time,
         max_memory=max_memory, baseline=baseline, max_increase=max_increase, max_points=max_points, rounds=rounds,
         max_layers=max_layers, strict_timing=strict_timing, baseline_missing=baseline_missing,
+        trust_model_code=trust_model_code, bench_latency_budgets=bench is None,
     )  # fmt: skip
-    results, broken = run_configs.run_config_files(_expand(files), options)
+    paths = _expand(files)
+    results, broken, interrupted = run_configs.run_config_files(paths, options)
     if results:
         streams.emit(render.render_configs(results, output_format, options.max_increase, show_work), output_path)
-    for message in broken:
+    for message in broken if len(broken) > 1 or interrupted else ():
         streams.error_line(message)
+    if interrupted:
+        raise Interrupted(f"interrupted by Ctrl-C: {len(results)} of {len(paths)} config(s) shown, with what was "
+                          "measured before it")  # fmt: skip
+    if len(broken) == 1:  # one line says it all
+        raise ConfigError(broken[0])
     if broken:
         raise ConfigError(f"{len(broken)} problem(s) in the config files above; nothing was checked for them")
     if any(not r.ok for r in results):
@@ -339,6 +352,8 @@ def analyze(
     inputs = model_inputs([parse_ints("input_shape", text) for text in input_shape or ()], input_dtype or (),
                           [parse_input_kw(text) for text in input_kw or ()], example_inputs, vocab)  # fmt: skip
     shown_columns = parse_model_columns(columns)
+    check_distinct({"output": output_path, "emit_config": emit_path, "save": save_path,
+                    "save_state_dict": state_path})  # fmt: skip
     options = run_options(verify=verify, bench=bench, device=device, dtype=dtype, threads=threads,
                           min_time=min_time, max_memory=max_memory, rounds=rounds,
                           strict_timing=strict_timing)  # fmt: skip
@@ -364,6 +379,8 @@ def analyze(
                 streams.stderr_console().print(line, markup=False, soft_wrap=True)
     if (failure := runopts.strict_timing_failure(result.conditions, options, "analyze")) is not None:
         raise CheckFailed(failure)
+    if result.interrupted:
+        raise Interrupted("interrupted by Ctrl-C; the counts and the timings measured before it are shown")
     if result.failed_checks:
         what, ours, theirs = result.failed_checks[0]
         raise CheckFailed(f"cross-check failed: {len(result.failed_checks)} disagreement(s); first: {what}: dsconv "
@@ -396,6 +413,8 @@ def peaks(
 
     if output_format is OutputFormat.CSV:
         raise SpecError("format", "csv", "peaks print as table, json or markdown")
+    if threads is not None:
+        runopts.check_threads(threads)
     if check:
         before, now = run_peaks.check_peaks(device, dtype, threads, runopts.RunOptions(**_on_stderr()))
         streams.emit(render.render_peaks_check(before, now, output_format), None)
@@ -485,6 +504,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         streams.error_line("aborted")
         return 130
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # help printed into a pipe its reader closed (| head -1)
+            streams.silence_stdout()
+            return 0
+        raise
     if result == 130:  # Typer's answer to Ctrl-C outside the timing loops, which report their own
         streams.error_line("interrupted by Ctrl-C")
     return result if isinstance(result, int) else 0
@@ -492,4 +516,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main() -> NoReturn:
     """Console-script entry point."""
-    sys.exit(run())
+    code = run()
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what is still buffered (--version) meets a closed pipe here, not at exit
+    except (BrokenPipeError, ValueError):
+        streams.silence_stdout()
+    sys.exit(code)

@@ -66,6 +66,15 @@ MaxIncreaseOpt = Annotated[
     float | None, typer.Option("--max-increase", help="Fail when a total's params or MACs grew more than PCT "
                                "percent over --baseline.", rich_help_panel=CONFIG, show_default=False),
 ]  # fmt: skip
+ReportBenchOpt = Annotated[
+    bool | None, typer.Option("--bench/--no-bench", help="Time both columns (default: count; time only the configs "
+                              "that hold latency budgets).", rich_help_panel=TIMING, show_default=False),
+]  # fmt: skip
+TrustModelCodeOpt = Annotated[
+    bool, typer.Option("--trust-model-code", envvar="DSCONV_TRUST_MODEL_CODE", help="Import and run the model a "
+                       "config's model: section names (a config is data: its code runs only when you say so).",
+                       rich_help_panel=CONFIG, show_envvar=True),
+]  # fmt: skip
 MaxPointsOpt = Annotated[int, typer.Option("--max-points", help="Largest sweep grid allowed.", rich_help_panel=CONFIG)]
 MaxLayersOpt = Annotated[
     int, typer.Option("--max-layers", help="Most layers a config's stack may expand to (repeats counted).",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from dsconv_cli.core.formatting import escape_control
 from dsconv_cli.errors import OutputError, PipeClosed
 from dsconv_cli.files import write_atomic
 
@@ -109,5 +110,8 @@ def silence_stdout() -> None:
 
 
 def error_line(message: str) -> None:
-    """One ``error: ...`` line on stderr, never wrapped."""
-    stderr_console().print(f"error: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)
+    """One ``error: ...`` line on stderr, never wrapped; control characters (a name from a model or a file)
+    are shown escaped, never sent to the terminal."""
+    message = message.split("\nException raised from ")[0]  # PyTorch's C++ backtrace says nothing to a user
+    shown = "\n".join(escape_control(line) for line in message.split("\n"))
+    stderr_console().print(f"error: {shown}", markup=False, highlight=False, emoji=False, soft_wrap=True)

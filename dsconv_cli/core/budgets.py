@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -117,10 +118,18 @@ def _num(value: float, metric: str) -> str:
 
 # --- baselines ------------------------------------------------------------------------------------
 
+BASELINE_SCHEMAS = (1, 2)  # JSON schema versions whose totals this reader understands (unchanged since 1)
+
 
 def baseline_totals(document: Mapping[str, Any], source: str) -> dict[str, dict[str, dict[str, float]]]:
     """``{config name: {column: {metric: value}}}`` from an earlier ``--format json`` run."""
     configs = document.get("configs") if isinstance(document, Mapping) else None
+    version = document.get("schema_version") if isinstance(document, Mapping) else None
+    if isinstance(configs, list) and (type(version) is not int or version not in BASELINE_SCHEMAS):
+        readable = " or ".join(map(str, BASELINE_SCHEMAS))
+        shown = "missing" if version is None else json.dumps(version)[:20]
+        raise ConfigError(f"--baseline {source}: schema_version {shown}: this dsconv reads baselines of schema "
+                          f"{readable}; write the baseline again with --format json")  # fmt: skip
     if not isinstance(configs, list):
         raise ConfigError(f"--baseline {source}: not a dsconv JSON report (no 'configs' list); "
                           "write one with --format json")  # fmt: skip
@@ -134,8 +143,8 @@ def baseline_totals(document: Mapping[str, Any], source: str) -> dict[str, dict[
             if len(points) != 1:
                 continue  # sweeps have no single total to hold
             out[entry["name"]] = {column: _flat_totals(points[0]["totals"][column]) for column in COLUMNS}
-        except (KeyError, TypeError, IndexError) as exc:
-            what = str(exc) if isinstance(exc, TypeError) else f"missing {exc}"
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError | IndexError) else str(exc)
             name = entry.get("name", "?") if isinstance(entry, Mapping) else "?"
             raise ConfigError(f"--baseline {source}: config {name}: malformed totals ({what}); write the "
                               "baseline with --format json") from None  # fmt: skip
@@ -151,8 +160,10 @@ def _flat_totals(column: Mapping[str, Any]) -> dict[str, float]:
 
 def _number(value: Any) -> float:
     """A total from a baseline: a finite number, never text or a boolean."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"{value!r} is not a number")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{str(value)[:40]!r} is not a number")
+    if isinstance(value, int) and abs(value) > 2**63 or not math.isfinite(value):  # no count is past int64
+        raise TypeError(f"{str(value)[:40]} is not a count dsconv writes")
     return float(value)
 
 

@@ -27,8 +27,9 @@ from pydantic import (
     create_model,
 )
 
-from dsconv_cli.core.formatting import escape_control
+from dsconv_cli.core.formatting import escape_control, fmt_bytes
 from dsconv_cli.core.kinds import ALL_FIELDS, KINDS
+from dsconv_cli.core.loader import load_yaml, max_values
 from dsconv_cli.core.parse import parse_convert_rule
 from dsconv_cli.core.spec import (
     BLOCK_FIELDS,
@@ -49,6 +50,7 @@ from dsconv_cli.core.spec import (
     validate_input_shape,
 )
 from dsconv_cli.errors import ConfigError, SpecError
+from dsconv_cli.files import MIB, TooLarge, read_bounded
 
 # --- the file format ----------------------------------------------------------------------------
 
@@ -319,34 +321,26 @@ def override(decl: LayerDecl, values: dict[str, Any]) -> LayerDecl:
 def load(path: str | Path, max_layers: int = DEFAULT_MAX_LAYERS) -> Config:
     """Read, validate and convert one config file; ``ConfigError`` lists every problem found."""
     file = Path(path)
+    limit = max_file_bytes(max_layers)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_bounded(file, limit)
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such config file") from None
+    except TooLarge:
+        raise ConfigError(f"{file}: over {fmt_bytes(limit)}, too large to be a dsconv config (a config with more "
+                          "layers needs a larger --max-layers)") from None  # fmt: skip
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None
     return parse(text, str(file), max_layers)
 
 
+def max_file_bytes(max_layers: int = DEFAULT_MAX_LAYERS) -> int:
+    """The largest config file read: 16 MiB, or 1 KiB a layer where ``--max-layers`` allows more."""
+    return max(16 * MIB, 1024 * max_layers)
+
+
 def parse(text: str, source: str = "<config>", max_layers: int = DEFAULT_MAX_LAYERS) -> Config:
-    loader = yaml.SafeLoader(text)
-    try:
-        # one parse gives the node tree (aliases stay shared nodes, nothing is expanded yet); it is checked
-        # for size, depth and duplicate keys before any value is built from it
-        node = loader.get_single_node()
-        if node is not None:
-            _check_tree(node, source)
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{source}: nested too deeply to be a dsconv config") from None
-    finally:
-        loader.dispose()
+    node, data = load_yaml(text, source, max_values(max_layers))
     lines = _node_lines(node) if node is not None else {}
     if not isinstance(data, dict):
         kind = "an empty file" if data is None else f"a {type(data).__name__}"
@@ -396,6 +390,9 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
                         "is measured; a layer config's pairs are counted, not fitted")  # fmt: skip
 
     defaults = model.defaults.model_dump(exclude_none=True)
+    for key in sorted(defaults.keys() & {"add", "share"}):
+        problems.append(f"{at(f'defaults.{key}')}: defaults.{key}: names one earlier layer, so it belongs on the "
+                        f"layer that uses it, not in defaults (which apply to every layer)")  # fmt: skip
     decls: list[LayerDecl] = []
     for index, layer in enumerate(model.layers):
         path = f"layers[{index}]"
@@ -406,40 +403,45 @@ def _convert(model: ConfigModel, source: str, lines: dict[str, int], problems: l
                 validate_input_shape(own_input)
             except SpecError as error:
                 problems.append(f"{at(f'{path}.input_shape')}: {error.labelled(f'{path}.input_shape')}")
-        allowed = KINDS[layer.kind].fields
+        sharing = getattr(layer, "share", None)  # a generated field: mypy does not see it
+        shared = next((d for d in decls if d.name == escape_control(sharing)), None) if sharing else None
+        # a shared layer is of its source's kind: taken from it where not given, refused where it differs
+        kind = shared.kind if shared is not None and "kind" not in layer.model_fields_set else layer.kind
+        allowed = KINDS[kind].fields
         for key in sorted(set(given) - allowed):
             valid = ", ".join(sorted(allowed)) or "none"
-            problems.append(
-                f"{at(f'{path}.{key}')}: {path}.{key}: not a field of {layer.kind.value} layers (valid: {valid})"
-            )
+            problems.append(f"{at(f'{path}.{key}')}: {path}.{key}: not a field of {kind.value} layers (valid: {valid})")
         # in_channels is inferred from the previous layer; a default for it only fits the first
         inherited = {k: v for k, v in defaults.items()
                      if k in allowed and (k != "in_channels" or index == 0) and k not in ("add", "share")}  # fmt: skip
         options = inherited | given
         add, share = (escape_control(ref) if (ref := options.pop(key, None)) else None for key in ("add", "share"))
         if share is not None:
-            shared = next((d for d in decls if d.name == share), None)
+            extra = ", ".join(sorted(given.keys() - {"share", "add"}))
             if shared is None:
                 problems.append(f"{at(f'{path}.share')}: {path}.share {share}: no earlier layer of that name")
-            elif given.keys() - {"share", "add"}:
-                extra = ", ".join(sorted(given.keys() - {"share", "add"}))
+            elif kind is not shared.kind:
+                problems.append(f"{at(f'{path}.kind')}: {path}.share {share}: {share} is a {shared.kind.value} "
+                                f"layer and this one a {kind.value} layer; a layer shares the weights of its own "
+                                f"kind: leave kind out (it is taken from {share})")  # fmt: skip
+            elif extra:
                 problems.append(f"{at(f'{path}.share')}: {path}.share {share}: a shared layer takes its fields "
                                 f"from {share}; leave out {extra}")  # fmt: skip
-            else:
+            if shared is not None:  # never asked for a field it must then leave out
                 options = {k: v for k, v in shared.options.items() if k != "in_channels"}
-        for key in KINDS[layer.kind].required:
-            if key not in options:
-                problems.append(f"{at(path)}: {path}.{key}: required for {layer.kind.value} layers")
-        base = escape_control(layer.name) if layer.name else f"{layer.kind.value}{index}"
+        for key in KINDS[kind].required:
+            if key not in options and shared is None:
+                problems.append(f"{at(path)}: {path}.{key}: required for {kind.value} layers")
+        base = escape_control(layer.name) if layer.name else f"{kind.value}{index}"
         for copy in range(layer.repeat):
             name = base if layer.repeat == 1 else f"{base}.{copy + 1}"
             opts = options if copy == 0 else {k: v for k, v in options.items() if k != "in_channels"}
-            decls.append(LayerDecl(name, layer.kind, opts, path, own_input if copy == 0 else None, add, share))
+            decls.append(LayerDecl(name, kind, opts, path, own_input if copy == 0 else None, add, share))
     input_shape = _input_shape(model, decls, at, problems)
     sweep = _sweep(model.sweep or {}, at, problems)
     return Config(
         path=source,
-        name=escape_control(model.name) if model.name else Path(source).stem,
+        name=escape_control(model.name or Path(source).stem),
         input_shape=input_shape,
         layers=tuple(decls),
         sweep=sweep,
@@ -623,46 +625,9 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-MAX_YAML_VALUES = 100_000  # values a config may expand to, aliases followed (a real config has hundreds)
-MAX_YAML_DEPTH = 32  # nesting a config may have (a real config has five levels)
-
-
-def _check_tree(root: yaml.Node, source: str) -> None:
-    """Refuse alias bombs, deep nesting and duplicate keys before anything is built. Sizes are memoised
-    per node, so a shared alias is measured once, however often it is used."""
-    sizes: dict[int, int] = {}
-
-    def size(node: yaml.Node, depth: int) -> int:
-        if depth > MAX_YAML_DEPTH:
-            raise ConfigError(f"{source}:{node.start_mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} levels; "
-                              "a dsconv config is a few levels deep")  # fmt: skip
-        if id(node) in sizes:
-            return sizes[id(node)]
-        total = 1
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
-            for key, value in node.value:
-                line = key.start_mark.line + 1
-                if isinstance(key, yaml.ScalarNode):
-                    if key.value in seen:
-                        raise ConfigError(f"{source}:{line}: {key.value}: given twice (lines {seen[key.value]} and "
-                                          f"{line}); keep one")  # fmt: skip
-                    seen[key.value] = line
-                total += size(key, depth + 1) + size(value, depth + 1)
-        elif isinstance(node, yaml.SequenceNode):
-            total += sum(size(item, depth + 1) for item in node.value)
-        if total > MAX_YAML_VALUES:
-            raise ConfigError(f"{source}:{node.start_mark.line + 1}: expands to over {MAX_YAML_VALUES:,} values "
-                              "(aliases repeated inside aliases?); a dsconv config has hundreds")  # fmt: skip
-        sizes[id(node)] = total
-        return total
-
-    size(root, 0)
-
-
 def _node_lines(node: yaml.Node, path: str = "") -> dict[str, int]:
     """Map each path (``layers[3].kernel_size``) to its 1-based line in the file (the tree is already
-    bounded by ``_check_tree``)."""
+    bounded by ``loader.check_tree``)."""
     lines = {path: node.start_mark.line + 1} if path else {}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:

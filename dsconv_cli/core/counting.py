@@ -31,7 +31,7 @@ from dsconv_cli.core.spec import (
     Stage,
     validate,
 )
-from dsconv_cli.errors import SpecError
+from dsconv_cli.errors import LayerError, SpecError
 
 # Elementwise work per output element, reported apart from conv MACs ("other ops").
 BIAS_OPS_PER_ELEMENT = 1  # one add
@@ -159,15 +159,44 @@ def compare(
         per_sample = (count_variant("standard", spec.standard(), one).macs,
                       count_variant("separable", spec.separable(), one).macs)  # fmt: skip
         notes = (*notes, "batch 0: every count is 0; the MAC ratio is that of one sample")
+    standard = count_variant("standard", spec.standard(), input_shape)
+    separable = count_variant("separable", spec.separable(), input_shape)
+    check_representable(input_shape, (standard, separable))
     counted = Comparison(
         spec=spec,
         input_shape=tuple(input_shape),
-        standard=count_variant("standard", spec.standard(), input_shape),
-        separable=count_variant("separable", spec.separable(), input_shape),
+        standard=standard,
+        separable=separable,
         notes=tuple(notes),
         per_sample_macs=per_sample,
     )
     return replace(counted, analysis=analyse(counted)) if analysed else counted
+
+
+INT64_MAX = 2**63 - 1  # PyTorch's sizes and numels are int64: a layer past it cannot be built
+
+
+def check_representable(input_shape: Sequence[int], variants: Sequence[VariantStats]) -> None:
+    """Refuse a layer PyTorch cannot represent: an input, output or weight of more than int64 elements, or
+    more MACs than int64 counts (``-k 1e20``, ``width_multiplier: 1e9``). ``LayerError`` without a path;
+    the config loader adds the layer's."""
+    if (n := math.prod(input_shape)) > INT64_MAX:
+        raise LayerError("", f"impossible layer: its input {tuple(input_shape)} has {approx_int(n)} elements, past "
+                         "the int64 sizes PyTorch can hold")  # fmt: skip
+    for variant in variants:
+        for st in variant.stages:
+            for what, value in (("output elements", math.prod(st.output_shape)), ("params", st.params),
+                                ("MACs", st.macs), ("other ops", st.elementwise_ops)):  # fmt: skip
+                if value > INT64_MAX:
+                    raise LayerError("", f"impossible layer: the {variant.name} column's {st.name} stage has "
+                                     f"{approx_int(value)} {what}, past the int64 counts PyTorch can hold")  # fmt: skip
+
+
+def approx_int(value: int) -> str:
+    """A count too large to print usefully (or at all: Python refuses ints over 4,300 digits as text)."""
+    if value <= INT64_MAX:
+        return f"{value:,}"
+    return f"about 10^{int(value.bit_length() * math.log10(2))}"
 
 
 def analyse_timings(c: Comparison) -> Comparison:

@@ -12,7 +12,7 @@ from typing import Any
 
 from dsconv_cli.core import budgets, kinds
 from dsconv_cli.core.config import Config, override
-from dsconv_cli.core.formatting import point_label
+from dsconv_cli.core.formatting import escape_control, point_label
 from dsconv_cli.core.results import BudgetCheck, ConfigReport, Delta, ModelAnalysis, StackResult
 from dsconv_cli.core.spec import DEFAULT_MAX_POINTS
 from dsconv_cli.errors import ConfigError, LayerError
@@ -50,6 +50,7 @@ def evaluate(
     cross_check: CrossCheck | None = None,
     baseline: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
     max_increase: float | None = None,
+    missing_ok: bool = False,
 ) -> ConfigReport:
     """Time, cross-check and hold budgets and the baseline against counted stacks."""
     if time_stack is not None:
@@ -67,10 +68,11 @@ def evaluate(
     failures.extend(budgets.describe_failure(ch, config.name) for ch in checks if not ch.ok)
     deltas: list[Delta] = []
     if not config.sweep:
-        deltas = _against_baseline(config, budgets.stack_totals(stacks[0]), baseline, max_increase, failures)
+        deltas = _against_baseline(config, budgets.stack_totals(stacks[0]), baseline, max_increase, failures,
+                                   missing_ok)  # fmt: skip
     return ConfigReport(
-        name=config.name,
-        path=config.path,
+        name=escape_control(config.name),  # a file's name is the PR's to choose: printed as plain text
+        path=escape_control(config.path),
         stacks=tuple(stacks),
         sweep=dict(config.sweep),
         budgets=tuple(checks),
@@ -85,6 +87,7 @@ def evaluate_model(
     *,
     baseline: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
     max_increase: float | None = None,
+    missing_ok: bool = False,
 ) -> ConfigReport:
     """Budgets and the baseline against a model config's analysis (standard: the model as it is,
     separable: with the config's conversion applied)."""
@@ -93,9 +96,9 @@ def evaluate_model(
     failures = [budgets.describe_failure(ch, config.name) for ch in checks if not ch.ok]
     failures += [f"{config.name}: cross-check failed: {what}: dsconv {ours:,} vs {theirs:,}"
                  for what, ours, theirs in analysis.failed_checks]  # fmt: skip
-    deltas = _against_baseline(config, total, baseline, max_increase, failures)
-    return ConfigReport(config.name, config.path, (), budgets=tuple(checks), deltas=tuple(deltas),
-                        failures=tuple(failures), model=analysis)  # fmt: skip
+    deltas = _against_baseline(config, total, baseline, max_increase, failures, missing_ok)
+    return ConfigReport(escape_control(config.name), escape_control(config.path), (), budgets=tuple(checks),
+                        deltas=tuple(deltas), failures=tuple(failures), model=analysis)  # fmt: skip
 
 
 def _against_baseline(
@@ -104,10 +107,16 @@ def _against_baseline(
     baseline: Mapping[str, Mapping[str, Mapping[str, float]]] | None,
     max_increase: float | None,
     failures: list[str],
+    missing_ok: bool = False,
 ) -> list[Delta]:
-    """Deltas against the baseline's totals for this config; growth over ``max_increase`` is a failure."""
+    """Deltas against the baseline's totals for this config; growth over ``max_increase`` is a failure, and
+    so is a baseline with no entry for it (nothing compared is no pass) unless ``missing_ok``."""
     old = baseline.get(config.name) if baseline is not None else None
     if old is None:
+        if baseline is not None and max_increase is not None and not missing_ok:
+            failures.append(f"{config.name}: the baseline has no totals for this config, so --max-increase "
+                            f"{max_increase:g}% compared nothing; pass --baseline-missing ok to let a new config "
+                            "pass")  # fmt: skip
         return []
     deltas = budgets.compare_baseline(config.name, total, old)
     for d in budgets.growth_failures(deltas, max_increase):

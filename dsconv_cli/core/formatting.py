@@ -111,3 +111,14 @@ def escape_control(text: str) -> str:
     """``text`` with control characters (escape, newline, NUL, ...) written as ``\\xNN``: a name from a
     config prints as one line of plain text in every format."""
     return "".join(f"\\x{ord(ch):02x}" if ord(ch) < 32 or 127 <= ord(ch) < 160 else ch for ch in text)
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Type: message`` on one line: PyTorch's C++ backtrace cut off, lines joined, at most 500 characters."""
+    try:
+        message = str(exc).split("\nException raised from ")[0]
+    except Exception:  # a message that cannot be made (a model's own exception class)
+        message = ""
+    text = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return escape_control(text if len(text) <= 500 else text[:497] + "...")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dsconv_cli.core import blocks
-from dsconv_cli.core.counting import compare, global_avg_pool_stats, linear_stats
+from dsconv_cli.core.counting import check_representable, compare, global_avg_pool_stats, linear_stats
 from dsconv_cli.core.results import LayerResult, StackResult, VariantStats
 from dsconv_cli.core.spec import LAYER_FIELDS, LayerDecl, LayerKind, resolve_spec
 from dsconv_cli.errors import LayerError, SpecError
@@ -237,7 +237,14 @@ def count_layer(decl: LayerDecl, input_shape: Sequence[int]) -> LayerResult:
             f"{decl.path}.kind {decl.kind.value}: needs an input with spatial dims, but the previous "
             f"layer outputs {_shape(shape)}; put it before the linear layer",
         )
-    return kind.count(decl, shape)
+    try:
+        result = kind.count(decl, shape)
+        check_representable(shape, (result.standard, result.separable))
+    except LayerError as error:
+        if error.path:
+            raise
+        raise LayerError(decl.path, f"{decl.path}: {error}") from None
+    return result
 
 
 def count_stack(
@@ -269,14 +276,15 @@ def _earlier(decl: LayerDecl, field_name: str, target: str, layers: Sequence[Lay
 def _shared(decl: LayerDecl, layer: LayerResult, layers: Sequence[LayerResult]) -> LayerResult:
     """The layer with its weights counted at the layer it shares them with (its MACs stay its own)."""
     source = _earlier(decl, "share", decl.share or "", layers)
-    if (
-        source.kind is not layer.kind
-        or source.standard.params != layer.standard.params
-        or (source.separable.params != layer.separable.params)
-    ):
-        raise LayerError(f"{decl.path}.share", f"{decl.path}.share {source.name}: its weights do not fit this layer "
-                         f"(a {source.kind.value} layer with {source.standard.params:,} params; this one would have "
-                         f"{layer.standard.params:,}: the kind and input channels must match)")  # fmt: skip
+    if source.kind is not layer.kind:
+        raise LayerError(f"{decl.path}.share", f"{decl.path}.share {source.name}: {source.name} is a "
+                         f"{source.kind.value} layer and this one a {layer.kind.value} layer; a layer shares the "
+                         f"weights of its own kind")  # fmt: skip
+    if source.standard.params != layer.standard.params or source.separable.params != layer.separable.params:
+        raise LayerError(f"{decl.path}.share", f"{decl.path}.share {source.name}: its weights do not fit this layer's "
+                         f"input {_shape(layer.input_shape)}: {source.name} has {source.standard.params:,} params "
+                         f"(standard column) on {_shape(source.input_shape)}, this input would need "
+                         f"{layer.standard.params:,}; the input channels must match")  # fmt: skip
 
     def unowned(variant: VariantStats) -> VariantStats:
         return VariantStats(variant.name, tuple(replace(st, params=0, buffers=0) for st in variant.stages))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from dsconv_cli.core.formatting import escape_control
 from dsconv_cli.core.spec import DType, validate_input_shape
 from dsconv_cli.core.spec import parse_ints as parse_ints  # flag text, kept with the spec it fills
 from dsconv_cli.core.spec import parse_padding as parse_padding
-from dsconv_cli.errors import SpecError
+from dsconv_cli.errors import ConfigError, SpecError
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
 
@@ -25,6 +25,9 @@ def parse_size(field_name: str, text: str) -> int:
     number, unit = float(match.group(1)), match.group(2).lower()
     prefix = unit[:1] if unit[:1] != "b" else ""
     scale = 1024 ** ("kmgt".index(prefix) + 1) if "i" in unit else _UNITS[prefix]
+    if number * scale >= 2**63:  # also inf, from a number too long for a float
+        raise SpecError(field_name, text if len(text) <= 40 else text[:37] + "...", "expected a size below 8 EiB, "
+                        "such as 512MiB, 2GiB or 4GB")  # fmt: skip
     return int(number * scale)
 
 
@@ -78,21 +81,31 @@ def parse_convert_rule(rule: str) -> tuple[str, float]:
     )
 
 
+MAX_KWARGS_CHARS = 1_000_000  # a mapping of a model's arguments is a line; more is not a --kwargs
+
+
 def parse_kwargs(text: str | None) -> dict[str, Any]:
-    """``--kwargs`` as JSON or YAML mapping."""
+    """``--kwargs`` as a JSON or YAML mapping, through the bounded loader configs go through."""
     if text is None:
         return {}
-    import yaml
+    from dsconv_cli.core.loader import load_json, load_yaml
 
+    shown = escape_control(text if len(text) <= 60 else f"{text[:40]}... ({len(text):,} characters)")
+    if len(text) > MAX_KWARGS_CHARS:
+        raise SpecError("kwargs", shown, f"is over {MAX_KWARGS_CHARS:,} characters; give a model's arguments")
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = load_json(text)
+    except ValueError as exc:
+        if "nested" in str(exc):
+            raise SpecError("kwargs", shown, str(exc)) from None
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            at = f" at column {where.column + 1}" if where is not None else ""
-            raise SpecError("kwargs", text, f"is neither JSON nor YAML: {getattr(exc, 'problem', exc)}{at}") from None
+            _, value = load_yaml(text, "--kwargs", config=False)
+        except ConfigError as error:
+            reason = str(error).removeprefix("--kwargs").lstrip(":0123456789").strip()
+            raise SpecError("kwargs", shown, f"is neither JSON nor YAML: {reason}") from None
     if not isinstance(value, dict):
-        raise SpecError("kwargs", text, 'must be a mapping, e.g. {"width_mult": 0.5} or "num_classes: 10"')
+        raise SpecError("kwargs", shown, 'must be a mapping, e.g. {"width_mult": 0.5} or "num_classes: 10"')
+    if any(not isinstance(key, str) or not key.isidentifier() for key in value):
+        bad = next(key for key in value if not isinstance(key, str) or not key.isidentifier())
+        raise SpecError("kwargs", shown, f"key {bad!r} is not an argument name; keys are names, e.g. width_mult")
     return value

@@ -393,6 +393,7 @@ class ConfigReport:
     failures: tuple[str, ...] = ()  # one line per failed budget, growth or cross-check
     model: ModelAnalysis | None = None  # a config that names a whole model (then ``stacks`` is empty)
     conditions: Conditions | None = None  # where it was timed, and whether that can be trusted
+    interrupted: bool = False  # Ctrl-C cut its timing short: what was measured is kept, the rest counted only
 
     @property
     def ok(self) -> bool:
@@ -548,8 +549,8 @@ class Fidelity:
     output_error: float  # ‖y − ŷ‖ / ‖y‖ over every output element
     snr_db: float  # −20·log10(output_error); inf when exact
     inputs: str  # what it was measured on: random normal probes, or a calibration file
-    probes: bool  # measured on random probes (real inputs can differ widely)
-    trained: bool  # the model had loaded weights (fidelity of fresh weights means little)
+    probes: bool = True  # measured on random probes (real inputs can differ widely)
+    trained: bool = True  # the model had loaded weights (fidelity of fresh weights means little)
     init: str = "svd"  # svd (closed form) or random (fresh pairs)
     refit_from: float | None = None  # output error before the refit, on the same held-out inputs
 
@@ -606,6 +607,7 @@ class ModelAnalysis:
     converted: ModelTotals | None = None
     notes: tuple[str, ...] = ()
     checks: tuple[tuple[str, int, int], ...] = ()  # (what, dsconv, reference)
+    interrupted: bool = False  # Ctrl-C stopped the timing: the counts are complete, the timings what was measured
     latency: dict[str, Latency] = field(default_factory=dict)  # original, converted
     candidate_timings: tuple[CandidateTiming, ...] = ()  # top candidates timed alone (with --bench)
     conditions: Conditions | None = None  # where it was timed, and whether that can be trusted

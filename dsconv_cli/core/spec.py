@@ -608,7 +608,18 @@ def parse_ints(field_name: str, text: str) -> tuple[int, ...]:
     match = _INT_LIST.match(text)
     if not match:
         raise SpecError(field_name, text, "expected an integer or comma-separated integers, e.g. 3 or 3,5")
-    return tuple(int(part) for part in match.group(1).split(","))
+    return _ints(field_name, text, match.group(1))
+
+
+def _ints(field_name: str, text: str, listed: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in listed.split(","))
+    except ValueError:  # Python reads no integer of over 4,300 digits; none is a layer's size either
+        raise SpecError(
+            field_name,
+            f"{text[:20]}...",
+            f"has {len(text):,} characters; give a size up to 9,223,372,036,854,775,807 (int64)",
+        ) from None
 
 
 def parse_padding(text: str) -> Padding:
@@ -619,7 +630,7 @@ def parse_padding(text: str) -> Padding:
     match = _INT_LIST.match(text)
     if not match:
         raise SpecError("padding", text, "expected same, valid, an integer or comma-separated integers, e.g. 1 or 0,1")
-    return tuple(int(part) for part in match.group(1).split(","))
+    return _ints("padding", text, match.group(1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -403,7 +403,7 @@ def check_target(path: Path) -> None:
             import matplotlib  # noqa: F401
         except ImportError:
             raise DeviceError(
-                "--diagram: a PNG needs matplotlib; install the plot extra (pip install 'dsconv[plot]') "
+                "--diagram: a PNG needs matplotlib; install the plot extra (pip install 'dsconv-cli[plot]') "
                 "or write an .svg"
             ) from None
 

@@ -228,8 +228,8 @@ def comparison_dict(c: Comparison, name: str = "") -> dict[str, Any]:
         out["timings"] = [timing_dict(c, row) for row in c.timings]
         out["explanation"] = [line for row in c.timings if (line := explain.explanation(c, row))]
         out["warnings"] = explain.noise_warnings(c)
-        out["interrupted"] = c.interrupted
         out |= conditions_dict(c.conditions)
+    out["interrupted"] = c.interrupted  # always: a reader never takes a cut-short run for a whole one
     if c.peaks:
         out["peaks"] = [peaks_dict(p) for p in c.peaks]
     if c.checks:
@@ -252,6 +252,7 @@ def document(
     else:
         doc["configs"] = list(configs)
         doc["ok"] = all(c["ok"] for c in configs)
+    doc["interrupted"] = any(item.get("interrupted", False) for item in (*comparisons, *(configs or ())))
     return doc
 
 
@@ -332,6 +333,7 @@ def config_dict(r: ConfigReport) -> dict[str, Any]:
         "failures": list(r.failures),
         "ok": r.ok,
         **conditions_dict(r.conditions),
+        "interrupted": r.interrupted,
     }
 
 
@@ -467,6 +469,7 @@ def model_dict(a: ModelAnalysis) -> dict[str, Any]:
             ],
         },
         "notes": list(a.notes),
+        "interrupted": a.interrupted,
     }  # fmt: skip
     if a.converted is not None:
         out["converted"] = {"paths": list(a.chosen), "totals": model_totals_dict(a.converted),

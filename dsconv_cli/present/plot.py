@@ -21,7 +21,7 @@ def check_target(path: Path) -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise DeviceError(
-            "--plot: matplotlib is not installed; install the plot extra: pip install 'dsconv[plot]'"
+            "--plot: matplotlib is not installed; install the plot extra: pip install 'dsconv-cli[plot]'"
         ) from None
 
 

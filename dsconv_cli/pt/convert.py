@@ -28,7 +28,7 @@ from torch.utils._pytree import tree_flatten
 from dsconv_cli.core import counting
 from dsconv_cli.core.advise import is_candidate
 from dsconv_cli.core.parse import parse_convert_rule
-from dsconv_cli.core.results import Candidate
+from dsconv_cli.core.results import Candidate, Fidelity
 from dsconv_cli.core.spec import ConvLayer
 from dsconv_cli.errors import DsconvError, OutputError, SpecError, TargetError
 from dsconv_cli.pt.trace import conv_layer, get_module
@@ -99,15 +99,6 @@ class ConvFidelity:
     @property
     def params_saved(self) -> int:
         return self.params - self.separable_params
-
-
-@dataclass(frozen=True, slots=True)
-class Fidelity:
-    """The whole model: ``output_error = ‖y − ŷ‖₂ / ‖y‖₂`` over every output element, its SNR, and on what."""
-
-    output_error: float
-    snr_db: float
-    inputs: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,7 +659,8 @@ def convert(
         refitted = _refit(chosen, converted, fit, held, y_held)
         for site in chosen:
             site.calls = held_seen[id(site.conv)]
-    fidelity = _fidelity(y_held, _run(converted, held)[0], described)
+    fidelity = replace(_fidelity(y_held, _run(converted, held)[0], described), probes=calibrate is None,
+                       init=how_init.value)  # fmt: skip
     convs = []
     for site in chosen:
         assert site.stats is not None and site.pair is not None

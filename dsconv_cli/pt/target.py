@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
 import importlib.util
+import inspect
 import math
+import os
 import pickle
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
 from torch import nn
 
+from dsconv_cli.core.formatting import escape_control, exception_text
 from dsconv_cli.core.spec import DType
 from dsconv_cli.errors import BuildError, MemoryLimitError, TargetError
 from dsconv_cli.pt.builder import torch_dtype
@@ -23,41 +28,126 @@ from dsconv_cli.pt.trace import unique_params
 
 
 def resolve_target(target: str) -> Any:
-    """Import ``package.module:attr`` or ``path/file.py:attr`` (once) and return ``attr``."""
+    """Import ``package.module:attr`` or ``path/file.py:attr`` and return ``attr``: an ``nn.Module`` subclass or
+    instance, or a function defined in that module (or its package). Builtins and other callables are refused
+    (``os:system`` is no model)."""
     module_name, sep, attr = target.rpartition(":")
+    shown = escape_control(target)
     if not sep or not module_name or not attr:
-        raise TargetError(f"{target}: expected MODULE:ATTR or FILE.py:ATTR, e.g. torchvision.models:mobilenet_v2")
+        raise TargetError(f"{shown}: expected MODULE:ATTR or FILE.py:ATTR, e.g. torchvision.models:mobilenet_v2")
+    source = module_name.endswith(".py")
+    if not source and (module_name.endswith(NOT_SOURCE) or "/" in module_name or os.sep in module_name):
+        raise TargetError(f"{shown}: a file target is Python source, FILE.py:ATTR (e.g. model.py:Net); "
+                          f"{escape_control(module_name)} is not a .py file")  # fmt: skip
     try:
-        if module_name.endswith(".py"):
+        if source:
             path = Path(module_name)
             if not path.is_file():
-                raise TargetError(f"{target}: no such file {module_name}")
-            spec = importlib.util.spec_from_file_location(f"dsconv_target_{path.stem}", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module  # as importlib's recipe: a dataclass in the file looks its module up
-            LOADED[spec.name] = path.stem  # how the user's own code imports it (see ``PlainNamePickler``)
-            folder = str(path.resolve().parent)
-            sys.path.insert(0, folder)  # the file's own imports of its neighbours
-            try:
-                spec.loader.exec_module(module)
-            finally:
-                sys.path.remove(folder)
+                raise TargetError(f"{shown}: no such file {escape_control(module_name)}")
+            module = import_file(path)
         else:
             module = importlib.import_module(module_name)
     except TargetError:
         raise
     except ModuleNotFoundError as exc:
-        raise TargetError(f"{target}: module {exc.name or module_name} not found (is it installed?)") from exc
+        missing = escape_control(exc.name or module_name)
+        raise TargetError(f"{shown}: module {missing} not found (is it installed?)") from exc
     except Exception as exc:  # the user's module raising on import
-        raise TargetError(f"{target}: importing {module_name} raised {type(exc).__name__}: {exc}") from exc
+        raise TargetError(f"{shown}: importing {escape_control(module_name)} raised {exception_text(exc)}") from exc
     if not hasattr(module, attr):
-        public = sorted(n for n in vars(module) if not n.startswith("_"))[:8]
-        raise TargetError(f"{target}: {module_name} has no attribute {attr!r} (it has {', '.join(public)}, ...)")
+        public = sorted(escape_control(n) for n in vars(module) if not n.startswith("_"))[:8]
+        raise TargetError(f"{shown}: {escape_control(module_name)} has no attribute {escape_control(repr(attr))} "
+                          f"(it has {', '.join(public)}, ...)")  # fmt: skip
     found = getattr(module, attr)
-    if not isinstance(found, nn.Module) and not callable(found):
-        raise TargetError(f"{target}: {attr} is a {type(found).__name__}, not an nn.Module, a subclass or a factory")
-    return found
+    if isinstance(found, nn.Module) or (isinstance(found, type) and issubclass(found, nn.Module)):
+        return found
+    if inspect.isfunction(found) and _defined_in(found, module.__name__):
+        return found
+    raise TargetError(f"{shown}: {escape_control(attr)} is {_kind_of(found)}; a target is an nn.Module subclass, an "
+                      f"nn.Module instance or a function defined in {escape_control(module_name)}")  # fmt: skip
+
+
+NOT_SOURCE = (".pyc", ".pyo", ".pyw", ".pyd", ".so", ".pyi", ".ipynb")
+
+
+def _defined_in(function: Any, module: str) -> bool:
+    """Defined in ``module`` or a module of its package (torchvision.models re-exports its submodules')."""
+    home = getattr(function, "__module__", None) or ""
+    return home == module or home.startswith(module + ".")
+
+
+def _kind_of(found: Any) -> str:
+    if inspect.isbuiltin(found) or inspect.ismethoddescriptor(found):
+        return f"a built-in function ({escape_control(getattr(found, '__name__', '?'))})"
+    if isinstance(found, type):
+        return f"the class {escape_control(found.__name__)}, not an nn.Module subclass"
+    if inspect.isfunction(found):
+        return f"a function defined in {escape_control(found.__module__ or '?')}, not here; name it from there"
+    return f"a {escape_control(type(found).__name__)}, not a model, a model class or a factory function"
+
+
+def import_file(path: Path) -> ModuleType:
+    """Import a model file in isolation: under a module name of its own, its folder first on ``sys.path`` only
+    while it runs, and its folder's modules (``helpers.py`` beside it) taken out of ``sys.modules`` afterwards,
+    so another target's sibling of the same name is that target's own."""
+    folder = path.resolve().parent
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    name = f"dsconv_target_{''.join(c if c.isalnum() else '_' for c in path.stem)}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    LOADED[name] = path.stem  # how the user's own code imports it (see ``PlainNamePickler``)
+    local = _local_names(folder)
+    clash = local - KEEP
+    hidden = {n: m for n, m in sys.modules.items() if n.partition(".")[0] in clash and not _within(m, folder)}
+    for n in hidden:
+        del sys.modules[n]
+    before = set(sys.modules)
+    sys.modules[name] = module  # dataclasses, pickling and typing look the module up by name
+    sys.path.insert(0, str(folder))
+    bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ left in the user's folder
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    finally:
+        sys.dont_write_bytecode = bytecode
+        if str(folder) in sys.path:
+            sys.path.remove(str(folder))
+        for n in set(sys.modules) - before:
+            if _within(sys.modules[n], folder):
+                del sys.modules[n]
+        sys.modules.update(hidden)
+    return module
+
+
+# never hidden from a model file, whatever its folder holds: the standard library and what dsconv runs on
+KEEP = frozenset(sys.stdlib_module_names) | {"torch", "torchvision", "numpy", "dsconv_cli", "fvcore", "typer",
+                                             "rich", "yaml", "pydantic", "click", "platformdirs"}  # fmt: skip
+
+
+def _local_names(folder: Path) -> set[str]:
+    """Top-level module names a file in ``folder`` would import from beside it."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return set()
+    return {entry.partition(".")[0] for entry in entries if entry.endswith((".py", ".so", ".pyd"))
+            or (folder / entry).is_dir()}  # fmt: skip
+
+
+def _within(module: Any, folder: Path) -> bool:
+    """Whether ``module`` was loaded from ``folder`` (or below it)."""
+    files = [getattr(module, "__file__", None), *list(getattr(module, "__path__", None) or [])]
+    for file in files:
+        if isinstance(file, str):
+            try:
+                if Path(file).resolve().is_relative_to(folder):
+                    return True
+            except (OSError, ValueError):
+                continue
+    return False
 
 
 LOADED: dict[str, str] = {}  # model files imported under a name of dsconv's own -> their plain module name
@@ -95,17 +185,31 @@ def build_target(found: Any, target: str, kwargs: dict[str, Any] | None, device:
     """The model ``found`` names: the instance itself, or the class or factory called under ``device``."""
     if isinstance(found, nn.Module):
         if kwargs:
-            raise TargetError(f"{target}: is a module instance; --kwargs applies to a class or factory only")
+            raise TargetError(f"{escape_control(target)}: is a module instance; --kwargs applies to a class or factory "
+                              "only")  # fmt: skip
         return found
     attr = target.rpartition(":")[2]
+    if not (isinstance(found, type) and issubclass(found, nn.Module)) and not inspect.isfunction(found):
+        raise TargetError(f"{escape_control(target)}: is {_kind_of(found)}; give an nn.Module subclass, an nn.Module "
+                          "instance or a function that returns one")  # fmt: skip
     try:
         with torch.device(device):
             built = found(**(kwargs or {}))
     except Exception as exc:
-        raise BuildError(f"{target}: {attr}(**{kwargs or {}}) raised {type(exc).__name__}: {exc}") from exc
+        raise BuildError(f"{escape_control(target)}: {escape_control(attr)}(**{escape_control(_short(kwargs or {}))}) "
+                         f"raised {exception_text(exc)}") from exc  # fmt: skip
     if not isinstance(built, nn.Module):
-        raise TargetError(f"{target}: {attr}(...) returned a {type(built).__name__}, not an nn.Module")
+        raise TargetError(f"{escape_control(target)}: {escape_control(attr)}(...) returned a "
+                          f"{escape_control(type(built).__name__)}, not an nn.Module")  # fmt: skip
     return built
+
+
+def _short(kwargs: dict[str, Any]) -> str:
+    try:
+        text = repr(kwargs)
+    except (ValueError, RecursionError):  # an integer past 4,300 digits, a self-containing dict
+        return "..."
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def load_target(target: str, kwargs: dict[str, Any] | None = None, device: str = "cpu") -> nn.Module:

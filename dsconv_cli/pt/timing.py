@@ -273,10 +273,12 @@ def time_case(
 
 
 def time_stack(
-    stack: StackResult, settings: TimingSettings, on_step: Callable[[str], None] | None = None
-) -> StackResult:
+    stack: StackResult, settings: TimingSettings, on_step: Callable[[str], None] | None = None,
+    partial: Callable[[StackResult], None] | None = None,
+) -> StackResult:  # fmt: skip
     """Each layer's two columns in interleaved rounds, then the whole columns as one module each (forward,
-    eval; only where the layers chain)."""
+    eval; only where the layers chain). ``partial`` sees the stack after each layer, so an interrupted run
+    keeps what it measured."""
 
     def pair(name: str, modules: dict[str, nn.Module], shape: Sequence[int]) -> dict[str, Any]:
         if on_step is not None:
@@ -285,10 +287,11 @@ def time_stack(
         latency, per_round = measure_rounds(ready, settings.rounds, settings.min_time)
         return {"latency": latency, "round_speedups": round_ratios(per_round)}
 
-    layers = [
-        replace(layer, **pair(layer.name, {c: build_layer(layer, c) for c in COLUMNS}, layer.input_shape))
-        for layer in stack.layers
-    ]
+    layers = list(stack.layers)
+    for i, layer in enumerate(stack.layers):
+        layers[i] = replace(layer, **pair(layer.name, {c: build_layer(layer, c) for c in COLUMNS}, layer.input_shape))
+        if partial is not None:
+            partial(replace(stack, layers=tuple(layers)))
     whole: dict[str, Any] = {}
     if stack.chained:  # independent layers are no single module
         whole = pair("whole columns", {c: build_stack(stack, c) for c in COLUMNS}, stack.input_shape)

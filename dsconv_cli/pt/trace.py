@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from dsconv_cli.core.advise import is_depthwise
+from dsconv_cli.core.formatting import escape_control, exception_text
 from dsconv_cli.core.results import ConvCall, Memory, ModelRow, ModelTotals, OpCount, OpTally, SharedParam
 from dsconv_cli.core.spec import ConvLayer, PaddingMode
 from dsconv_cli.errors import DsconvError, TargetError
@@ -155,7 +156,7 @@ class _Counter(TorchDispatchMode):  # type: ignore[no-untyped-call]
 @contextmanager
 def _hooks(model: nn.Module, counter: _Counter, conv_calls: list[ConvCall]) -> Iterator[None]:
     handles = []
-    paths = {id(m): p for p, m in model.named_modules()}
+    paths = {id(m): escape_control(p) for p, m in model.named_modules()}  # a model's names print as plain text
     leaves = {id(m) for m in model.modules() if next(m.children(), None) is None}
     sources: list[str | None] = []
 
@@ -169,7 +170,7 @@ def _hooks(model: nn.Module, counter: _Counter, conv_calls: list[ConvCall]) -> I
         if tally.calls == 1:
             tally.inputs = _shapes([args, kwargs])
         counter.entry_macs.append(tally.macs)
-        if conv:
+        if conv and module.in_channels and module.out_channels:
             x = args[0] if args else kwargs.get("input")
             carried = counter.flow.carried
             sources.append(carried[x] if isinstance(x, torch.Tensor) and x in carried else None)
@@ -185,8 +186,8 @@ def _hooks(model: nn.Module, counter: _Counter, conv_calls: list[ConvCall]) -> I
             written = _bytes(output)
             for open_path in dict.fromkeys([*counter.stack, path]):
                 counter.tally[open_path].activation_bytes += written
-        if isinstance(module, nn.modules.conv._ConvNd):
-            done = tally.macs - entered
+        if isinstance(module, nn.modules.conv._ConvNd) and module.in_channels and module.out_channels:
+            done = tally.macs - entered  # (a conv of 0 channels does nothing, and has no pair to advise)
             layer = conv_layer(module)
             x = args[0] if args else kwargs.get("input")
             conv_calls.append(ConvCall(path, layer, _shapes(x)[0], _shapes(output)[0], done, sources.pop()))
@@ -365,14 +366,26 @@ def _forward(model: nn.Module, call: Call, params: dict[int, str]) -> _Run:
             name = where or type(model).__name__
             seen = counter.tally[where].inputs if where else _shapes([args, kwargs])
             raise TargetError(
-                f"the forward failed in {name} ({type(get_module(model, where)).__name__}) on inputs "
-                f"{_describe(seen)}: {type(exc).__name__}: {exc}"
+                f"the forward failed in {escape_control(name)} "
+                f"({escape_control(type(get_module(model, where)).__name__)}) on inputs {_describe(seen)}: "
+                f"{exception_text(exc)}"
             ) from exc
     return _Run(counter, conv_calls, y)
 
 
 def get_module(model: nn.Module, path: str) -> nn.Module:
-    return model.get_submodule(path) if path else model
+    """The module at ``path``, given as PyTorch names it or as dsconv's records print it (control characters
+    escaped)."""
+    if not path:
+        return model
+    try:
+        return model.get_submodule(path)
+    except AttributeError:
+        for name, module in model.named_modules(remove_duplicate=False):
+            if escape_control(name) == path:
+                found: nn.Module = module
+                return found
+        raise
 
 
 def unique_params(module: nn.Module) -> int:
@@ -380,7 +393,7 @@ def unique_params(module: nn.Module) -> int:
 
 
 def _param_names(model: nn.Module) -> dict[int, str]:
-    return {id(p): name for name, p in model.named_parameters()}  # each once, by its first name
+    return {id(p): escape_control(name) for name, p in model.named_parameters()}  # each once, by its first name
 
 
 def shared_params(model: nn.Module) -> tuple[SharedParam, ...]:
@@ -390,7 +403,7 @@ def shared_params(model: nn.Module) -> tuple[SharedParam, ...]:
     sizes: dict[int, int] = {}
     for path, module in model.named_modules():
         for p in module.parameters(recurse=False):
-            holders[id(p)].append(path)
+            holders[id(p)].append(escape_control(path))
             sizes[id(p)] = p.numel()
     return tuple(SharedParam(names[key], sizes[key], tuple(paths)) for key, paths in holders.items() if len(paths) > 1)
 
@@ -407,21 +420,22 @@ def count_model(model: nn.Module, call: Call) -> ModelTotals:
     tally = counter.tally
     total_macs = tally[""].macs
     rows = []
-    for path, module in model.named_modules():
+    for raw, module in model.named_modules():
+        path = escape_control(raw)
         t = tally.get(path, _Tally())
         own = {id(p): p for p in module.parameters()}
         trainable = sum(p.numel() for p in own.values() if p.requires_grad)
         rows.append(ModelRow(
-            path, type(module).__name__, path.count(".") + 1 if path else 0, t.inputs, t.outputs,
+            path, escape_control(type(module).__name__), path.count(".") + 1 if path else 0, t.inputs, t.outputs,
             unique_params(module), t.macs,
             t.other, t.calls, t.macs / total_macs if total_macs else 0.0, trainable, _element_bytes(own),
             _element_bytes({id(b): b for b in module.buffers()}), t.activation_bytes,
         ))  # fmt: skip
     idle = []
-    for path, module in model.named_modules():
+    for raw, module in model.named_modules():
         unread = sum(p.numel() for p in module.parameters(recurse=False) if params[id(p)] not in counter.flow.read)
         if unread:
-            idle.append(OpCount(path or type(model).__name__, unread))
+            idle.append(OpCount(escape_control(raw) or escape_control(type(model).__name__), unread))
     ops = counter.ops
     by_kind: dict[str, list[OpCount]] = defaultdict(list)
     for name, op in sorted(ops.items()):
@@ -441,7 +455,8 @@ def count_model(model: nn.Module, call: Call) -> ModelTotals:
         trainable_params=sum(p.numel() for p in all_params.values() if p.requires_grad),
         buffers=sum(b.numel() for b in buffers.values()), memory=memory, outputs=outputs,
         shared_params=shared_params(model),
-        functional_convs=tuple(OpCount(p or type(model).__name__, n) for p, n in counter.functional.items()),
+        functional_convs=tuple(OpCount(p or escape_control(type(model).__name__), n)
+                               for p, n in counter.functional.items()),
         unruled_macs=unruled, by_op=tuple(by_op),
     )  # fmt: skip
 

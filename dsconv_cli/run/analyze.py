@@ -12,15 +12,17 @@ from typing import Any
 
 from dsconv_cli.core.advise import advise, capped_multiplier, check_conversion, choose, conv_checks, is_candidate
 from dsconv_cli.core.parse import parse_convert_rule
-from dsconv_cli.core.results import Candidate, Fidelity, ModelAnalysis
+from dsconv_cli.core.results import Candidate, ModelAnalysis
 from dsconv_cli.core.spec import Conversion, Device, DType, ModelInputs, model_inputs
 from dsconv_cli.errors import MemoryLimitError, SpecError, TargetError
+from dsconv_cli.run.guard import guarded
 from dsconv_cli.run.options import RunOptions, TimingWatch
 
 BENCH_TOP = 3  # candidates timed alone when no --convert chooses them
 NO_OPTIONS = Conversion()  # closed-form pairs at multiplier 1, measured on random probes
 
 
+@guarded
 def analyze_model(
     model_or_target: Any,
     input_shape: Sequence[int] | Sequence[Sequence[int]] | ModelInputs,
@@ -121,11 +123,10 @@ def analyze_model(
         measured = {c.name: c for c in done.convs}
         chosen = [replace(c, layer_error=measured[c.path].layer_error) for c in candidates if c.path in measured]
         candidates = [next((k for k in chosen if k.path == c.path), c) for c in candidates]
+        before = done.fidelity_before_refit
         probed = conversion.calibrate is None and spec.example is None
-        fidelity = Fidelity(done.fidelity.output_error, done.fidelity.snr_db, done.fidelity.inputs,
-                            probes=probed, trained=conversion.weights is not None,
-                            init=conversion.init, refit_from=done.fidelity_before_refit.output_error
-                            if done.fidelity_before_refit else None)  # fmt: skip
+        fidelity = replace(done.fidelity, probes=probed, trained=conversion.weights is not None,
+                           init=conversion.init, refit_from=before.output_error if before else None)  # fmt: skip
         converted = trace.count_model(converting.replace_convs(model, chosen), call)
         passed_over = dict(no_saving) | {s.name: s.reason for s in done.skipped}
         result = replace(
@@ -138,12 +139,19 @@ def analyze_model(
         settings = timing.TimingSettings(str(device), dtype, options.threads or timing.default_threads(),
                                          options.min_time, channels_last=channels_last, compiled=compiled,
                                          rounds=options.rounds)  # fmt: skip
-        watch = TimingWatch(settings.device, settings.threads, options)
-        result = bench.time_models(result, found, target, kwargs, chosen, settings, options.max_memory)
-        timed = chosen[:bench_top] if convert_rule is not None else candidates[:bench_top]
-        timings = tuple(bench.time_candidate(c, settings, options.max_memory) for c in timed)
-        spreads = [t.speedup_spread for t in timings]
-        result = replace(result, candidate_timings=timings, conditions=watch.finish(spreads))
+        timings: list[Any] = []  # what was timed before any Ctrl-C
+        latest: list[ModelAnalysis] = []
+        try:  # Ctrl-C keeps the counts (complete by now) and the timings measured before it
+            watch = TimingWatch(settings.device, settings.threads, options)
+            result = bench.time_models(result, found, target, kwargs, chosen, settings, options.max_memory,
+                                       latest.append)  # fmt: skip
+            timed = chosen[:bench_top] if convert_rule is not None else candidates[:bench_top]
+            for c in timed:
+                timings.append(bench.time_candidate(c, settings, options.max_memory))
+            spreads = [t.speedup_spread for t in timings]
+            result = replace(result, candidate_timings=tuple(timings), conditions=watch.finish(spreads))
+        except KeyboardInterrupt:
+            result = replace(latest[-1] if latest else result, candidate_timings=tuple(timings), interrupted=True)
     return result
 
 

@@ -70,19 +70,22 @@ def time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxe
     from dsconv_cli.pt import timing
 
     settings = timing_settings(options)
-    measured = (
-        tuple(
-            peaks(settings.device, d, t, options=options)
-            for d in axes.dtypes
-            for t in (axes.threads or (settings.threads,))
+    try:  # Ctrl-C before the first round ends still prints the counts, marked interrupted
+        measured = (
+            tuple(
+                peaks(settings.device, d, t, options=options)
+                for d in axes.dtypes
+                for t in (axes.threads or (settings.threads,))
+            )
+            if axes.roofline
+            else ()
         )
-        if axes.roofline
-        else ()
-    )
+        watch = TimingWatch(settings.device, settings.threads, options)
+    except KeyboardInterrupt:
+        return replace(comparison, interrupted=True)
     rows: list[TimingRow] = []
     current: list[TimingRow] = []
     interrupted = False
-    watch = TimingWatch(settings.device, settings.threads, options)
     with options.progress(len(cases) * (len(timing.TIMED) + options.rounds)) as step:
         try:
             for case in cases:
@@ -91,6 +94,8 @@ def time_comparison(comparison: Comparison, options: RunOptions, axes: TimingAxe
         except KeyboardInterrupt:
             interrupted = True
             rows.extend(current)
+    if interrupted and not rows:
+        return replace(comparison, peaks=measured, interrupted=True)
     conditions = watch.finish([row.speedup_spread for row in rows])
     timed = replace(comparison, timings=tuple(rows), peaks=measured, interrupted=interrupted, conditions=conditions)
     return counting.analyse_timings(timed)

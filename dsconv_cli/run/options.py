@@ -4,6 +4,7 @@ notes), the timing axes of ``compare``, and the watch that samples the machine a
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -54,17 +55,20 @@ class RunOptions:
     baseline_missing_ok: bool = False
     rounds: int = 3
     strict_timing: bool = False
+    trust_model_code: bool = False  # a config's model: target is imported and run only when the user said so
+    bench_latency_budgets: bool = False  # report's default: time only the configs that hold latency budgets
     progress: ProgressFactory = field(default=no_progress, repr=False)
     note: Callable[[str], None] = field(default=lambda _: None, repr=False)  # one line for the user, e.g. a cache note
 
     def check(self) -> None:
         """Refuse bad values before any work is done."""
-        if not math.isfinite(self.min_time) or self.min_time <= 0:
-            raise SpecError("min_time", self.min_time, "must be a positive, finite number of seconds, e.g. 0.5")
-        if self.rounds < 1:
-            raise SpecError("rounds", self.rounds, "must be a positive integer (3 by default)")
-        if self.threads is not None and self.threads < 1:
-            raise SpecError("threads", self.threads, "must be a positive integer")
+        if not math.isfinite(self.min_time) or not 0 < self.min_time <= MAX_MIN_TIME:
+            raise SpecError("min_time", self.min_time, f"must be a positive number of seconds up to {MAX_MIN_TIME:g}, "
+                            "e.g. 0.5")  # fmt: skip
+        if not 1 <= self.rounds <= MAX_ROUNDS:
+            raise SpecError("rounds", self.rounds, f"must be an integer from 1 to {MAX_ROUNDS} (3 by default)")
+        if self.threads is not None:
+            check_threads(self.threads)
         if self.max_points < 1:
             raise SpecError("max_points", self.max_points, "must be a positive integer")
         if self.max_layers < 1:
@@ -73,6 +77,36 @@ class RunOptions:
             raise SpecError("max_increase", self.max_increase, "must be a finite percentage of 0 or more, e.g. 5")
         if self.max_increase is not None and self.baseline is None:
             raise SpecError("max_increase", self.max_increase, "needs --baseline OLD.json to compare with")
+
+
+MAX_ROUNDS = 100  # each round times every item for at least one block: more rounds cannot end in time
+MAX_MIN_TIME = 60.0  # seconds of timed runs per measurement
+MAX_TIMING_CASES = 64  # compare's batches x threads x dtypes x layouts, each timed in every round
+FORCE_THREADS = "DSCONV_FORCE_THREADS"  # set to 1 to run more intra-op threads than this process has CPUs
+TRUST_MODEL_CODE = "DSCONV_TRUST_MODEL_CODE"  # set to 1: configs' model targets may be imported and run
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform says, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int) -> None:
+    """A thread count is 1 to the CPUs available, unless ``DSCONV_FORCE_THREADS=1`` allows more."""
+    if threads < 1:
+        raise SpecError("threads", threads, "must be a positive integer")
+    cpus = available_cpus()
+    if threads > cpus and os.environ.get(FORCE_THREADS) != "1":
+        raise SpecError("threads", threads, f"is more than the {cpus} CPU(s) this process may use; threads past "
+                        f"them only wait their turn (set {FORCE_THREADS}=1 to time it anyway)")  # fmt: skip
+
+
+def trusted_by_environment() -> bool:
+    """``DSCONV_TRUST_MODEL_CODE=1``: the user allows configs' model targets to run (CI that owns its configs)."""
+    return os.environ.get(TRUST_MODEL_CODE, "").strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -86,6 +120,10 @@ class TimingAxes:
     backward: bool
     roofline: bool
     threads: tuple[int, ...] = ()  # empty: the run's own; several: each is a case
+
+    def __post_init__(self) -> None:
+        for threads in self.threads:
+            check_threads(threads)
 
     def single_for_configs(self) -> None:
         """Configs time one case: refuse lists and the extra axes there."""
@@ -101,6 +139,13 @@ class TimingAxes:
                 raise SpecError(name, True, "times single comparisons; it does not apply with --config")
 
     def cases(self, default_batch: int) -> list[TimingCase]:
+        """Every combination, at most ``MAX_TIMING_CASES`` of them."""
+        count = (max(1, len(self.batches)) * max(1, len(self.threads)) * len(self.dtypes)
+                 * 2 ** (self.channels_last + self.compiled + self.backward))  # fmt: skip
+        if count > MAX_TIMING_CASES:
+            raise SpecError("batch", ",".join(map(str, self.batches)) or default_batch, f"with the other timing "
+                            f"axes makes {count:,} cases to time, over the limit of {MAX_TIMING_CASES}; time fewer "
+                            "batches, dtypes or thread counts at once")  # fmt: skip
         return [
             TimingCase(b, d, cl, comp, bw, t)
             for b in (self.batches or (default_batch,))
