@@ -170,7 +170,7 @@ def test_a_config_model_section_takes_the_same_inputs(tmp_path: Path) -> None:
     models = Path("tests/models.py").resolve()
     config.write_text(f"model:\n  target: {models}:TinyLM\n  input_shape: [2, 16]\n  input_dtype: [int64]\n"
                       "  input_kw: {attention_mask: '2,16:bool'}\n  vocab: 256\n", encoding="utf-8")  # fmt: skip
-    report = dsconv_cli.run_config(config)
+    report = dsconv_cli.run_config(config, trust_model_code=True)
     assert report.model is not None
     assert [(i.name, i.dtype) for i in report.model.inputs] == [("input_ids", "int64"), ("attention_mask", "bool")]
     assert report.model.totals.macs == analyze(TinyLM(), (2, 16), input_dtype="int64",

@@ -475,8 +475,14 @@ API_CALLS = [
     ("run_config", {"path_or_config": "x.yaml", "max_increase": "lots"}, "--max-increase lots: expected a number"),
     ("analyze", {"model_or_target": None, "input_shape": (1, 3, 8, 8)}, "NoneType: is a NoneType, not a model"),
     ("analyze", {"model_or_target": print, "input_shape": (1, 3, 8, 8)}, "builtin_function_or_method: is a built-in function (print)"),
-    ("analyze", {"model_or_target": "tests/models.py:TinyUNet", "input_shape": None}, "--input-shape None: expected "
-                                                                                       "a shape"),
+    ("analyze", {"model_or_target": "tests/models.py:TinyUNet", "input_shape": None}, "--input-shape (none): give "
+                                                                                       "the forward's inputs"),
+    ("analyze", {"model_or_target": "tests/models.py:TinyUNet", "input_shape": (1, 8), "input_dtype": 64},
+     "--input-dtype 64: expected a dtype"),
+    ("analyze", {"model_or_target": "tests/models.py:TinyUNet", "input_shape": (1, 8), "vocab": 2.5},
+     "--vocab 2.5: expected an integer"),
+    ("analyze", {"model_or_target": "tests/models.py:TinyUNet", "input_kw": [1]}, "--input-kw [1]: expected a "
+                                                                                   "mapping"),
     ("analyze", {"model_or_target": "tests/models.py:TinyUNet", "input_shape": (1, 3, 8.0, 8)}, "--input-shape 8.0"),
     ("analyze", {"model_or_target": "tests/models.py:TinyUNet", "input_shape": (1, 3, 8, 8), "kwargs": [1]},
      "--kwargs [1]: expected a mapping"),

@@ -785,12 +785,13 @@ def verified_line(a: ModelAnalysis) -> str | None:
     """What ``--verify`` checked, where every check passed."""
     if not a.checks or a.failed_checks:
         return None
-    convs = sum(w.endswith((" params", " MACs")) for w, _, _ in a.checks)
+    params = sum(w.endswith(" params") for w, _, _ in a.checks)
+    calls = sum(w.endswith(" MACs") for w, _, _ in a.checks)
     total = next((r for w, _, r in a.checks if w.startswith("total MACs")), None)
-    parts = [f"{convs} conv params and call MACs against dsconv's formulas"] if convs else []
+    parts = [f"{params} conv(s)' params and {calls} conv call(s)' MACs against dsconv's formulas"] if params else []
     if total is not None:
         parts.append(f"the total against PyTorch's FlopCounterMode ({fmt_int(total)} MACs)")
-    parts.append("no op multiplying without a rule")
+    parts.append("and that no op multiplied without a rule")
     return f"verified: {len(a.checks)} checks pass: " + ", ".join(parts)
 
 
