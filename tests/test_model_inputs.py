@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -412,7 +414,8 @@ def test_latency_has_its_unit() -> None:
 
 
 def test_counting_leaves_no_stand_in_behind() -> None:
-    before = {name: sys.modules.get(name) for name in ("torch._dynamo", "torch.fx.experimental.symbolic_shapes")}
+    names = ("torch._dynamo", "torch.fx.experimental.symbolic_shapes", "sympy")
+    before = {name: sys.modules.get(name) for name in names}
     analyze(ViT(), (1, 3, 32, 32))
     after = {name: sys.modules.get(name) for name in before}
     assert before == after
@@ -435,3 +438,27 @@ def test_a_7b_language_model_is_counted_exactly_on_the_meta_device() -> None:
     assert result.totals.macs == counter.get_total_flops() // 2
     c = LLAMA_7B  # the leading term, 2 · params · tokens FLOPs, i.e. a MAC per weight per token, plus attention
     assert result.totals.macs > 128 * (c.layers * (4 * c.dim**2 + 3 * c.dim * c.hidden) + c.vocab * c.dim)
+
+
+STAND_INS = """
+import sys
+sys.path.insert(0, "tests")
+import torch
+from models import ViT
+from dsconv_cli.pt import trace
+from dsconv_cli.api import analyze
+analyze(ViT(), (1, 3, 32, 32))
+print(sorted(n for n in ("sympy", "torch._dynamo", "torch.fx.experimental.symbolic_shapes") if n in sys.modules))
+import sympy
+print(isinstance(sympy.Symbol("x"), trace._Basic), isinstance(1, trace._Basic))
+import torch._dynamo
+print(callable(torch._dynamo.disable), type(sys.modules["sympy"]).__name__)
+"""
+
+
+def test_the_imports_the_count_defers_are_real_when_asked_for() -> None:
+    """The count answers PyTorch's questions to dynamo, sympy and symbolic shapes without importing them
+    (2.7 s); afterwards they import as ever, and a stand-in kept by a module answers as the real one."""
+    out = subprocess.run([sys.executable, "-c", STAND_INS], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": "."}).stdout  # fmt: skip
+    assert out.splitlines() == ["[]", "True False", "True module"]

@@ -225,7 +225,7 @@ def _plain(value: Any) -> bool:
     kind = type(value)
     if kind is bool or kind is int:
         return True
-    return (kind is tuple or kind is list) and all(type(v) is int or type(v) is bool for v in value)
+    return isinstance(value, tuple | list) and all(type(v) is int or type(v) is bool for v in value)  # torch.Size
 
 
 def _sym_eq(x: Any, y: Any) -> bool:
@@ -257,13 +257,31 @@ _PLAIN_ANSWERS: dict[str, dict[str, Any]] = {
 }  # what PyTorch's meta kernels ask of plain (not symbolic) bools and ints, answered without importing sympy
 
 
+class _AnyBasic(type):
+    """``isinstance(x, sympy.Basic)`` answered without importing sympy: nothing is an instance of a class of a
+    library not yet imported; once it is, the real class answers."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        real = sys.modules.get("sympy")
+        return real is not None and not isinstance(real, _StandIn) and isinstance(obj, real.Basic)
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        real = sys.modules.get("sympy")
+        return real is not None and not isinstance(real, _StandIn) and issubclass(sub, real.Basic)
+
+
+class _Basic(metaclass=_AnyBasic):
+    """Stands for ``sympy.Basic`` in ``isinstance`` checks (``_prims_common.elementwise_dtypes``)."""
+
+
 class _StandIn(types.ModuleType):
     """Stands in, while counting, for a module that PyTorch imports on a Python meta kernel's first call only to
     answer a question whose answer is plain for plain values: ``torch._dynamo`` (1.6 s to import), asked by
-    ``torch._disable_dynamo`` to mark the kernels as not to be compiled, and
-    ``torch.fx.experimental.symbolic_shapes`` (0.7 s: sympy), asked by ``torch._check`` and the meta kernels
-    whether a bool is true or two sizes are equal. A symbolic value, or any other question, imports the real
-    module, which then answers for good."""
+    ``torch._disable_dynamo`` to mark the kernels as not to be compiled; ``torch.fx.experimental.symbolic_shapes``
+    (0.7 s), asked by ``torch._check`` and the meta kernels whether a bool is true or two sizes are equal; and
+    ``sympy`` (0.4 s), asked by the elementwise kernels whether an argument is a symbolic expression. A symbolic
+    value, or any other question, imports the real module, which then answers for good (a module that keeps a
+    stand-in it imported meanwhile reaches the real one through it)."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -297,11 +315,15 @@ class _StandIn(types.ModuleType):
             return self._real().__path__
         if name.startswith("__") and name.endswith("__"):  # the import system's questions (``__path__``: a module)
             raise AttributeError(name)
+        stand_in = _UNTIL_IMPORTED.get(self.__name__, {}).get(name)
+        if stand_in is not None and sys.modules.get(self.__name__) in (None, self):
+            return stand_in  # asked again each time: the real one once the real module is imported
         return getattr(self._real(), name)
 
 
-_DEFERRED = ("torch._dynamo", "torch.fx.experimental.symbolic_shapes")
-_PACKAGES = ("torch._dynamo",)
+_UNTIL_IMPORTED: dict[str, dict[str, Any]] = {"sympy": {"Basic": _Basic}}
+_DEFERRED = ("torch._dynamo", "torch.fx.experimental.symbolic_shapes", "sympy")
+_PACKAGES = ("torch._dynamo", "sympy")
 
 
 @contextmanager
