@@ -374,7 +374,8 @@ def _probes(input_shape: Sequence[int] | Sequence[Sequence[int]], dtype: torch.d
 
 
 def _describe_shapes(batches: Sequence[Batch]) -> str:
-    return ", ".join("(" + ", ".join(map(str, t.shape)) + ")" for t in batches[0] if isinstance(t, torch.Tensor))
+    leaves, _ = tree_flatten(list(batches[0]))  # a dict or a list among the inputs: its tensors
+    return ", ".join("(" + ", ".join(map(str, t.shape)) + ")" for t in leaves if isinstance(t, torch.Tensor))
 
 
 def _cast(batches: Sequence[Batch], dtype: torch.dtype) -> list[Batch]:
