@@ -57,6 +57,25 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _own_running(tasks_dir: str = "/proc/self/task") -> int:
+    """This process's runnable threads: itself, and thread-pool workers still spinning after a parallel
+    op (OpenMP workers spin for a while before sleeping), which are no other task."""
+    running = 0
+    try:
+        tasks = os.listdir(tasks_dir)
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(os.path.join(tasks_dir, task, "stat"), encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rpartition(")")[2].split()  # after the name, which may hold spaces
+        except OSError:
+            continue  # the thread ended meanwhile
+        if fields[:1] == ["R"]:
+            running += 1
+    return max(running, 1)  # the reading thread runs, whatever the file said
+
+
 def _proc_stat() -> tuple[list[int] | None, int | None]:
     """The aggregate ``cpu`` line's counters and ``procs_running``, or None where there is no /proc."""
     try:
@@ -70,24 +89,25 @@ def _proc_stat() -> tuple[list[int] | None, int | None]:
 
 
 def sample_state(reference_ms: float | None = None) -> MachineState:
-    """Load, run queue (a few samples over ~50 ms) and steal over the same window."""
+    """Load, run queue (a few samples over ~50 ms, this process's own threads left out) and steal over the
+    same window."""
     try:
         load1: float | None = os.getloadavg()[0]
     except (AttributeError, OSError):
         load1 = None
     first, running = _proc_stat()
-    queue = [running] if running is not None else []
+    queue = [running - _own_running()] if running is not None else []
     for _ in range(RUN_QUEUE_SAMPLES - 1):
         time.sleep(RUN_QUEUE_INTERVAL_S)
         _, running = _proc_stat()
         if running is not None:
-            queue.append(running)
+            queue.append(running - _own_running())
     last, _ = _proc_stat()
     steal = None
     if first is not None and last is not None and len(first) >= 8 and len(last) >= 8:
         total = sum(last) - sum(first)
         steal = (last[7] - first[7]) / total if total > 0 else 0.0
-    others = sum(queue) / len(queue) - 1 if queue else None  # this process is one of the runnable
+    others = max(sum(queue) / len(queue), 0.0) if queue else None
     return MachineState(load1, others, steal, usable_cpus(), reference_ms)
 
 

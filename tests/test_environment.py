@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import invoke
@@ -37,10 +38,29 @@ def test_one_other_task_is_no_contention_when_a_cpu_is_free() -> None:
     assert environment.verdict(one_other, one_other, threads=2, quiet_reference_ms=0.1) != ()
 
 
+def test_this_process_own_spinning_threads_are_not_other_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3 runnable on the machine, 2 of them this process (its main thread and a spinning OpenMP worker)
+    monkeypatch.setattr(environment, "_proc_stat", lambda: ([0] * 8, 3))
+    monkeypatch.setattr(environment, "_own_running", lambda: 2)
+    monkeypatch.setattr(environment.time, "sleep", lambda _: None)
+    state = environment.sample_state(0.1)
+    assert state.others_running == 1.0
+
+
+def test_own_runnable_threads_are_read_from_their_stat_files(tmp_path: Path) -> None:
+    states = {"100": "100 (python) R 1 100", "101": "101 (a ) b) S 100 100", "102": "102 (omp worker) R 100 100"}
+    for task, line in states.items():
+        (tmp_path / task).mkdir()
+        (tmp_path / task / "stat").write_text(line)
+    assert environment._own_running(str(tmp_path)) == 2  # the name's ")" does not fool it
+    assert environment._own_running(str(tmp_path / "gone")) == 1
+    assert environment._own_running() >= 1
+
+
 def test_sampling_this_machine_gives_plausible_figures() -> None:
     state = environment.sample_state()
     assert state.cpus >= 1
-    assert state.others_running is None or state.others_running >= -1
+    assert state.others_running is None or state.others_running >= 0
     assert state.steal is None or 0 <= state.steal <= 1
 
 
