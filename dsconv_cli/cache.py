@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterator
+import statistics
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from dsconv_cli.environment import REFERENCE_MIN_SAMPLES, REFERENCE_SAMPLES, QuietReference
 from dsconv_cli.files import write_atomic
 from dsconv_cli.results import Peaks
 
@@ -80,31 +82,52 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _update(key: str, value: Any) -> Path:
-    """Set one entry of the cache: read, change and write it back atomically, under the lock."""
+def _change(change: Callable[[dict[str, Any]], None]) -> Path:
+    """Change the cache: read it, ``change`` it and write it back atomically, under the lock."""
     path = cache_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
         data = _read()
-        data[key] = value
+        change(data)
         write_atomic(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+def _update(key: str, value: Any) -> Path:
+    """Set one entry of the cache."""
+
+    def store(data: dict[str, Any]) -> None:
+        data[key] = value
+
+    return _change(store)
 
 
 def reference_key(cpu_model: str, threads: int) -> str:
     return f"reference|{cpu_model}|{threads}"
 
 
+def _samples(entry: object) -> list[float]:
+    """A reference entry's quiet figures (an entry of one figure, from before they were kept, has none)."""
+    samples = entry.get("samples_ms") if isinstance(entry, dict) else None
+    return [float(v) for v in samples if _positive(v)] if isinstance(samples, list) else []
+
+
 def load_reference(key: str) -> float | None:
-    """The reference workload's quiet figure (ms) for ``key``, if one was recorded and is valid."""
-    entry = _read().get(key)
-    value = entry.get("median_ms") if isinstance(entry, dict) else None
-    return float(value) if _positive(value) else None
+    """The reference workload's quiet figure (ms) for ``key``: a ``QuietReference`` over the quiet runs'
+    figures once ``REFERENCE_MIN_SAMPLES`` were recorded, None before."""
+    samples = _samples(_read().get(key))
+    return QuietReference(samples) if len(samples) >= REFERENCE_MIN_SAMPLES else None
 
 
 def save_reference(key: str, median_ms: float, conditions: dict[str, Any]) -> None:
-    """Record the reference workload's figure on a quiet machine, with what the machine looked like."""
-    _update(key, {"median_ms": median_ms, "conditions": conditions})
+    """Record the reference workload's figure on a quiet machine, with what the machine looked like: the
+    most recent ``REFERENCE_SAMPLES`` figures are kept, and their median as ``median_ms``."""
+
+    def add(data: dict[str, Any]) -> None:
+        samples = [*_samples(data.get(key)), median_ms][-REFERENCE_SAMPLES:]
+        data[key] = {"median_ms": statistics.median(samples), "samples_ms": samples, "conditions": conditions}
+
+    _change(add)
 
 
 def load_default_threads(cpu_model: str) -> int | None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from dsconv_cli import cache
+from dsconv_cli.environment import QuietReference
 from dsconv_cli.results import Peaks
 
 
@@ -16,11 +17,12 @@ def peaks(threads: int, compute: float) -> Peaks:
 def test_entries_live_beside_each_other(private_cache: Path) -> None:
     cache.save_peaks(peaks(1, 50.0))
     cache.save_peaks(peaks(2, 90.0))
-    cache.save_reference("reference|Test CPU|1", 0.1, {"cpus": 2})
+    for figure in (0.1, 0.12, 0.11, 0.1, 0.13):
+        cache.save_reference("reference|Test CPU|1", figure, {"cpus": 2})
     cache.save_default_threads("Test CPU", 2)
     assert cache.load_peaks(peaks(1, 0).key) == peaks(1, 50.0)
     assert cache.load_peaks(peaks(2, 0).key) == peaks(2, 90.0)
-    assert cache.load_reference("reference|Test CPU|1") == 0.1
+    assert cache.load_reference("reference|Test CPU|1") == 0.11
     assert cache.load_default_threads("Test CPU") == 2
     assert cache.cache_file() == private_cache / "peaks.json"
 
@@ -30,12 +32,16 @@ def test_invalid_entries_read_as_missing(private_cache: Path) -> None:
     good = peaks(1, 50.0).__class__.__dataclass_fields__  # the fields a stored entry holds
     entry = {name: getattr(peaks(1, 50.0), name) for name in good}
     (private_cache / "peaks.json").write_text(json.dumps({
-        "a": entry | {"compute_gflops": "fast"}, "b": entry | {"threads": 0}, "reference|x|1": {"median_ms": -1},
+        "a": entry | {"compute_gflops": "fast"}, "b": entry | {"threads": 0},
+        "reference|x|1": {"median_ms": 0.1, "samples_ms": [-1, 0.1, "fast", None, 0.1, 0.1, True, 0.1]},
+        "reference|x|2": {"median_ms": 0.1, "samples_ms": [-1, 0.1, 0.1, 0.2, 0.2, 0.3, True]},
         "default_threads|x": True,
     }))  # fmt: skip
     assert cache.load_peaks("a") is None and cache.load_peaks("b") is None
     assert cache.has_entry("a") and not cache.has_entry("c")
-    assert cache.load_reference("reference|x|1") is None and cache.load_default_threads("x") is None
+    assert cache.load_reference("reference|x|1") is None  # four valid figures: too few
+    assert cache.load_reference("reference|x|2") == QuietReference([0.1, 0.1, 0.2, 0.2, 0.3])
+    assert cache.load_default_threads("x") is None
 
 
 def test_an_unreadable_cache_is_empty(private_cache: Path) -> None:
@@ -44,3 +50,25 @@ def test_an_unreadable_cache_is_empty(private_cache: Path) -> None:
     assert cache.load_peaks("anything") is None
     cache.save_peaks(peaks(1, 50.0))  # and is replaced whole by the next save
     assert cache.load_peaks(peaks(1, 0).key) == peaks(1, 50.0)
+
+
+def test_the_reference_keeps_the_latest_quiet_figures(private_cache: Path) -> None:
+    key = "reference|Test CPU|2"
+    for figure in (0.1, 0.2, 0.3, 0.4):
+        cache.save_reference(key, figure, {"cpus": 2})
+    assert cache.load_reference(key) is None  # four: too few to know their spread
+    for figure in (0.5, 0.6, 0.7, 0.8, 0.9):
+        cache.save_reference(key, figure, {"cpus": 2, "n": figure})
+    quiet = cache.load_reference(key)
+    assert isinstance(quiet, QuietReference) and quiet.samples == (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    entry = json.loads((private_cache / "peaks.json").read_text())[key]
+    assert entry == {"median_ms": 0.6, "samples_ms": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "conditions": {"cpus": 2,
+                     "n": 0.9}}  # fmt: skip
+
+
+def test_a_single_cached_figure_is_replaced_by_quiet_runs(private_cache: Path) -> None:
+    private_cache.mkdir(parents=True)
+    (private_cache / "peaks.json").write_text(json.dumps({"reference|x|1": {"median_ms": 0.09, "conditions": {}}}))
+    assert cache.load_reference("reference|x|1") is None  # timed cold, and alone: measure again
+    cache.save_reference("reference|x|1", 0.12, {})
+    assert json.loads((private_cache / "peaks.json").read_text())["reference|x|1"]["samples_ms"] == [0.12]
