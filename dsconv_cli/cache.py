@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -16,6 +16,7 @@ from dsconv_cli.files import write_atomic
 from dsconv_cli.results import Peaks
 
 ENV_DIR = "DSCONV_CACHE_DIR"
+BUSY = "busy|"  # prefix of the key of peaks measured on a busy machine (the quiet ones' key after it)
 
 
 def cache_file() -> Path:
@@ -40,9 +41,7 @@ def has_entry(key: str) -> bool:
     return key in _read()
 
 
-def load_peaks(key: str) -> Peaks | None:
-    """The cached peaks for ``key`` (``Peaks.key``), if any."""
-    entry = _read().get(key)
+def _peaks(entry: object) -> Peaks | None:
     if not isinstance(entry, dict):
         return None
     try:
@@ -55,13 +54,53 @@ def load_peaks(key: str) -> Peaks | None:
     return peaks
 
 
+def load_peaks(key: str) -> Peaks | None:
+    """The cached peaks for ``key`` (``Peaks.key``), if any: measured on a quiet machine."""
+    return _peaks(_read().get(key))
+
+
+def load_busy_peaks(key: str) -> Peaks | None:
+    """The best peaks measured for ``key`` on a busy machine (``conditions["measured_busy"]``), if any."""
+    return _peaks(_read().get(BUSY + key))
+
+
 def _positive(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")
 
 
 def save_peaks(peaks: Peaks) -> Path:
-    """Store ``peaks`` beside any others; returns the cache file."""
-    return _update(peaks.key, dataclasses.asdict(peaks))
+    """Store ``peaks``, measured on a quiet machine, beside any others (replacing any measured busy for the
+    same key); returns the cache file."""
+
+    def store(data: dict[str, Any]) -> None:
+        data[peaks.key] = dataclasses.asdict(peaks)
+        data.pop(BUSY + peaks.key, None)
+
+    return _change(store)
+
+
+def save_busy_peaks(peaks: Peaks, reasons: Sequence[str]) -> Peaks:
+    """Keep ``peaks``, measured on a busy machine, as the best so far for their key: each roof the higher of
+    these and those kept before, marked ``measured_busy`` with the reasons. Returns what is kept."""
+    kept: list[Peaks] = []
+
+    def store(data: dict[str, Any]) -> None:
+        best = peaks
+        if (before := _peaks(data.get(BUSY + peaks.key))) is not None:
+            best = dataclasses.replace(
+                peaks,
+                bandwidth_gbps=max(peaks.bandwidth_gbps, before.bandwidth_gbps),
+                compute_gflops=max(peaks.compute_gflops, before.compute_gflops),
+            )
+        count = before.conditions.get("busy_measurements", 1) if before is not None else 0
+        count = count if isinstance(count, int) and not isinstance(count, bool) else 1
+        conditions = {"measured_busy": True, "busy_because": list(reasons), "busy_measurements": count + 1}
+        best = dataclasses.replace(best, conditions=best.conditions | conditions)
+        data[BUSY + peaks.key] = dataclasses.asdict(best)
+        kept.append(best)
+
+    _change(store)
+    return kept[0]
 
 
 @contextmanager

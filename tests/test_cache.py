@@ -72,3 +72,17 @@ def test_a_single_cached_figure_is_replaced_by_quiet_runs(private_cache: Path) -
     assert cache.load_reference("reference|x|1") is None  # timed cold, and alone: measure again
     cache.save_reference("reference|x|1", 0.12, {})
     assert json.loads((private_cache / "peaks.json").read_text())["reference|x|1"]["samples_ms"] == [0.12]
+
+
+def test_busy_peaks_keep_the_best_and_quiet_ones_replace_them(private_cache: Path) -> None:
+    first = cache.save_busy_peaks(Peaks("cpu", "Test CPU", "float32", 1, 8.0, 30.0, "then", "test"), ["busy"])
+    assert first.conditions == {"measured_busy": True, "busy_because": ["busy"], "busy_measurements": 1}
+    second = Peaks("cpu", "Test CPU", "float32", 1, 6.0, 45.0, "now", "test", {"compute_spread": 1.1})
+    best = cache.save_busy_peaks(second, ["busier"])
+    assert (best.bandwidth_gbps, best.compute_gflops, best.measured_at) == (8.0, 45.0, "now")
+    assert best.conditions == {"compute_spread": 1.1, "measured_busy": True, "busy_because": ["busier"],
+                               "busy_measurements": 2}  # fmt: skip
+    assert cache.load_busy_peaks(peaks(1, 0).key) == best
+    assert cache.load_peaks(peaks(1, 0).key) is None and not cache.has_entry(peaks(1, 0).key)  # no quiet peaks
+    cache.save_peaks(peaks(1, 50.0))
+    assert cache.load_peaks(peaks(1, 0).key) == peaks(1, 50.0) and cache.load_busy_peaks(peaks(1, 0).key) is None
