@@ -1,10 +1,18 @@
-"""Measured machine peaks, cached per device, dtype and thread count in the user's cache directory."""
+"""Measured machine peaks, cached per device, dtype and thread count in the user's cache directory.
+
+The cache file and its lock are opened without following links: a symbolic link (or any other node that
+is not a regular file) planted at either name is refused with a ``CacheLinkError`` before anything is
+written, and reads as an empty cache.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import secrets
+import stat
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -12,11 +20,16 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from dsconv_cli.environment import REFERENCE_MIN_SAMPLES, REFERENCE_SAMPLES, QuietReference
-from dsconv_cli.files import write_atomic
 from dsconv_cli.results import Peaks
 
 ENV_DIR = "DSCONV_CACHE_DIR"
 BUSY = "busy|"  # prefix of the key of peaks measured on a busy machine (the quiet ones' key after it)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a planted FIFO must not hang
+
+
+class CacheLinkError(OSError):
+    """The cache file or its lock is a symbolic link or some other node than a regular file."""
 
 
 def cache_file() -> Path:
@@ -29,11 +42,31 @@ def cache_file() -> Path:
     return Path(root) / "peaks.json"
 
 
+def _refused(path: Path) -> CacheLinkError:
+    what = "a symbolic link, which the cache never follows" if path.is_symlink() else "not a regular file"
+    return CacheLinkError(f"{path} is {what}; remove it")
+
+
+def _open(path: Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` that never follows a link at ``path`` and refuses anything but a regular file there."""
+    try:
+        fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise _refused(path) from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _refused(path)
+    return fd
+
+
 def _read() -> dict[str, Any]:
     try:
-        data = json.loads(cache_file().read_text(encoding="utf-8"))
+        with os.fdopen(_open(cache_file(), os.O_RDONLY), encoding="utf-8") as handle:
+            data = json.loads(handle.read())
     except (OSError, ValueError):
-        return {}  # no cache yet, or one that is unreadable: measure again
+        return {}  # no cache yet, or one that is unreadable (or a link): measure again
     return data if isinstance(data, dict) else {}
 
 
@@ -107,18 +140,42 @@ def save_busy_peaks(peaks: Peaks, reasons: Sequence[str]) -> Peaks:
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path``'s lock file, so concurrent writers never lose each other's entries
     (each re-reads the cache under the lock before writing it back)."""
-    lock = path.with_name(path.name + ".lock")
-    with open(lock, "a+", encoding="utf-8") as handle:
+    fd = _open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT)
+    try:
         try:
             import fcntl
         except ImportError:  # no POSIX locks on this platform: writes stay atomic, not serialised
             yield
             return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: a new file beside it, renamed over it. A rename replaces a
+    link at ``path`` rather than the file it points to, but a link there is refused all the same."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = stat.S_IFREG  # a new file
+    if not stat.S_ISREG(mode):
+        raise _refused(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _change(change: Callable[[dict[str, Any]], None]) -> Path:
@@ -128,7 +185,7 @@ def _change(change: Callable[[dict[str, Any]], None]) -> Path:
     with _locked(path):
         data = _read()
         change(data)
-        write_atomic(path, json.dumps(data, indent=2) + "\n")
+        _write(path, json.dumps(data, indent=2) + "\n")
     return path
 
 

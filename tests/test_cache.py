@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
-from dsconv_cli import cache
-from dsconv_cli.environment import QuietReference
+import pytest
+from conftest import invoke
+
+from dsconv_cli import cache, environment
+from dsconv_cli.environment import MachineState, QuietReference
 from dsconv_cli.results import Peaks
 
 
@@ -86,3 +91,63 @@ def test_busy_peaks_keep_the_best_and_quiet_ones_replace_them(private_cache: Pat
     assert cache.load_peaks(peaks(1, 0).key) is None and not cache.has_entry(peaks(1, 0).key)  # no quiet peaks
     cache.save_peaks(peaks(1, 50.0))
     assert cache.load_peaks(peaks(1, 0).key) == peaks(1, 50.0) and cache.load_busy_peaks(peaks(1, 0).key) is None
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A file outside the cache that a planted link points to: it must never change."""
+    path = tmp_path / "victim.txt"
+    path.write_text("precious\n")
+    return path
+
+
+@pytest.mark.parametrize("name", ["peaks.json", "peaks.json.lock"])
+def test_a_planted_link_is_never_followed(private_cache: Path, victim: Path, name: str) -> None:
+    private_cache.mkdir(parents=True)
+    (private_cache / name).symlink_to(victim)
+    with pytest.raises(cache.CacheLinkError, match=f"{name} is a symbolic link, which the cache never follows; "):
+        cache.save_peaks(peaks(1, 50.0))
+    assert victim.read_text() == "precious\n" and (private_cache / name).is_symlink()
+    assert cache.load_peaks(peaks(1, 0).key) is None  # a linked cache reads as empty
+
+
+@pytest.mark.parametrize("name", ["peaks.json", "peaks.json.lock"])
+def test_a_dangling_link_creates_no_file(private_cache: Path, tmp_path: Path, name: str) -> None:
+    private_cache.mkdir(parents=True)
+    (private_cache / name).symlink_to(tmp_path / "created")
+    with pytest.raises(cache.CacheLinkError):
+        cache.save_default_threads("Test CPU", 2)
+    assert not (tmp_path / "created").exists()
+
+
+def test_a_planted_fifo_is_refused_without_hanging(private_cache: Path) -> None:
+    private_cache.mkdir(parents=True)
+    os.mkfifo(private_cache / "peaks.json")
+    done = threading.Event()
+
+    def read_and_save() -> None:
+        assert cache.load_peaks("x") is None
+        with pytest.raises(cache.CacheLinkError, match="peaks.json is not a regular file; remove it"):
+            cache.save_peaks(peaks(1, 50.0))
+        done.set()
+
+    worker = threading.Thread(target=read_and_save, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert done.is_set()
+
+
+@pytest.mark.parametrize("name", ["peaks.json", "peaks.json.lock"])
+def test_a_timed_compare_never_writes_through_a_link(
+    private_cache: Path, victim: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quiet = MachineState(load1=0.1, others_running=0.0, steal=0.0, cpus=2, reference_ms=0.1)
+    monkeypatch.setattr(environment, "sample_state", lambda reference_ms=None: quiet)  # quiet: it would cache
+    private_cache.mkdir(parents=True)
+    (private_cache / name).symlink_to(victim)
+    args = ["-i", "2", "-o", "4", "--input-shape", "1,2,6,6", "--min-time", "0.01", "--threads", "1"]
+    result = invoke("compare", *args, "--no-roofline", "-f", "json")
+    assert result.code == 0
+    assert victim.read_text() == "precious\n" and (private_cache / name).is_symlink()
+    assert f"could not cache the reference workload in {private_cache / 'peaks.json'}: {private_cache / name} is " \
+           "a symbolic link, which the cache never follows; remove it" in result.stderr.replace("\n", " ")  # fmt: skip
