@@ -311,7 +311,7 @@ REFERENCE_TIME_S = 0.25  # then timed this long, in blocks whose median is the f
 def reference_ms(threads: int, min_time: float = REFERENCE_TIME_S, warmup: float = REFERENCE_WARMUP_S) -> float:
     """Median time of a small fixed CPU workload at ``threads``, after ``warmup`` seconds of it untimed:
     compared with quiet runs' figures, it says how much of the machine this process is getting right now
-    (timed cold, right after start-up, it ran up to 1.9× slower on a quiet machine)."""
+    (timed cold, right after start-up, it ran up to 3.7× slower than warmed up in the same process)."""
     a = torch.randn(REFERENCE_SIZE, REFERENCE_SIZE)
     b = torch.randn(REFERENCE_SIZE, REFERENCE_SIZE)
     timer = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b}, num_threads=threads)
