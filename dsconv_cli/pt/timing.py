@@ -306,14 +306,19 @@ def stack_steps(stack: StackResult) -> int:
 # --- the conditions of a timing ----------------------------------------------------------------------
 
 REFERENCE_SIZE = 192  # the reference workload: a float32 matmul of this size on the CPU
+REFERENCE_WARMUP_S = 0.1  # run untimed first: wakes the thread pool, faults the pages in, lets the clock ramp up
+REFERENCE_TIME_S = 0.25  # then timed this long, in blocks whose median is the figure
 
 
-def reference_ms(threads: int, min_time: float = 0.05) -> float:
-    """Median time of a small fixed CPU workload at ``threads``: compared with its quiet figure, it says
-    how much of the machine this process is getting right now."""
+def reference_ms(threads: int, min_time: float = REFERENCE_TIME_S, warmup: float = REFERENCE_WARMUP_S) -> float:
+    """Median time of a small fixed CPU workload at ``threads``, after ``warmup`` seconds of it untimed:
+    compared with quiet runs' figures, it says how much of the machine this process is getting right now
+    (timed cold, right after start-up, it ran up to 3.7× slower than warmed up in the same process)."""
     a = torch.randn(REFERENCE_SIZE, REFERENCE_SIZE)
     b = torch.randn(REFERENCE_SIZE, REFERENCE_SIZE)
     timer = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b}, num_threads=threads)
+    if warmup > 0:
+        timer.blocked_autorange(min_run_time=warmup)
     return float(timer.blocked_autorange(min_run_time=min_time).median * 1e3)
 
 

@@ -184,10 +184,10 @@ class TimingWatch:
         key = cache.reference_key(self.environment["cpu_model"], threads)
         self.quiet = cache.load_reference(key)
         self.before = environment.sample_state(timing.reference_ms(threads))
-        if self.quiet is None and self.before.reference_ms and environment.quiet(self.before, threads):
-            self.quiet = self.before.reference_ms
+        if self.before.reference_ms and environment.quiet(self.before, threads):
+            self.quiet = self.quiet or self.before.reference_ms
             try:
-                cache.save_reference(key, self.quiet, environment.state_dict(self.before))
+                cache.save_reference(key, self.before.reference_ms, environment.state_dict(self.before))
             except OSError as exc:
                 options.note(f"note: could not cache the reference workload in {cache.cache_file()}: {exc}")
 

@@ -47,11 +47,16 @@ def peaks_and_source(
     options = options or RunOptions()
     if not refresh and cache.has_entry(key):
         options.note(f"note: the cached peaks for {key} were invalid (zero, missing or not numbers); measuring again")
+    busy = None if refresh else cache.load_busy_peaks(key)
+    if busy is not None and not environment.quiet(environment.sample_state(), threads):
+        options.note(f"note: the machine is busy: using peaks measured busy on {busy.measured_at}, not measuring again")
+        return busy, True
     measured, problems = measure_peaks_watched(resolved, dtype, threads, options)
     if problems:
-        options.note(f"note: peaks not cached: {'; '.join(problems)}; run dsconv peaks --refresh on a quiet machine")
-        return measured, False
+        options.note(f"note: peaks kept as measured_busy (the best so far) until a quiet run: {'; '.join(problems)}")
     try:
+        if problems:
+            return cache.save_busy_peaks(measured, problems), False
         cache.save_peaks(measured)
     except OSError as exc:
         options.note(f"note: could not cache peaks in {cache.cache_file()}: {exc}")
