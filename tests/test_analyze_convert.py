@@ -209,3 +209,27 @@ def test_a_layer_config_has_no_fidelity_to_budget(tmp_path: Path) -> None:
     config.write_text("layers:\n  - {out_channels: 8}\nbudgets:\n  fidelity: {min_snr_db: 20}\n")
     result = invoke("report", str(config), "--no-bench")
     assert result.code == 2 and "budgets.fidelity: applies to model configs" in result.stderr
+
+
+def test_show_work_writes_each_candidates_working_from_the_counts() -> None:
+    doc = analyze_json("--show-work")
+    for c in doc["advisor"]["candidates"]:
+        work = c["working"]
+        params = {
+            item: next(e["value"] for e in work[item] if e["quantity"] == "params") for item in work if item != "ratios"
+        }
+        macs = {
+            item: next(e["value"] for e in work[item] if e["quantity"] == "macs") for item in work if item != "ratios"
+        }
+        assert (params["standard"], params["separable"]) == (c["params"], c["separable"]["params"])
+        assert (macs["standard"], macs["separable"]) == (c["macs"], c["separable"]["macs"])
+    table = invoke("analyze", TARGET, "--input-shape", SHAPE, "--show-work", "--depth", "0", env={"COLUMNS": "200"})
+    assert (
+        table.code == 0
+        and "dec: working" in table.stdout
+        and "= 16 · 3 · 3 + 8 · 16 + 8 = 144 + 136 = 280" in table.stdout
+    )
+    markdown = invoke("analyze", TARGET, "--input-shape", SHAPE, "--show-work", "-f", "markdown")
+    assert "#### dec: working" in markdown.stdout and "$" in markdown.stdout
+    refused = invoke("analyze", TARGET, "--input-shape", SHAPE, "--show-work", "-f", "csv")
+    assert refused.code == 2 and refused.stderr.startswith("error: --format csv: has no column for --show-work")

@@ -324,6 +324,7 @@ def analyze(
     channels_last: opt.ChannelsLastOpt = False,
     compile_: opt.CompileOpt = False,
     strict_timing: opt.StrictTimingOpt = False,
+    show_work: opt.ShowWorkOpt = False,
     debug: opt.DebugOpt = False,
 ) -> None:
     """Count any PyTorch model layer by layer and say which convs are worth making depthwise-separable.
@@ -339,6 +340,7 @@ def analyze(
     from dsconv_cli.run.analyze import analyze_model, save_converted
 
     output_path = check_output_path(output)
+    _check_work_flags(show_work, None, output_format, None)
     emit_path = check_output_path(emit_config, "emit_config")
     save_path = check_output_path(save, "save")
     state_path = check_output_path(save_state_dict, "save_state_dict")
@@ -359,6 +361,7 @@ def analyze(
                           strict_timing=strict_timing)  # fmt: skip
     try:
         result = analyze_model(target, inputs, options, kwargs=parse_kwargs(kwargs), convert_rule=convert,
+                               show_work=show_work,
                                conversion=conversion, channels_last=channels_last, compiled=compile_)  # fmt: skip
     except TargetError:
         if debug:

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from dsconv_cli.core import counting
 from dsconv_cli.core.parse import parse_convert_rule
-from dsconv_cli.core.results import Candidate, ConvCall, ModelAnalysis, ModelRow, ModelTotals, SharedParam
+from dsconv_cli.core.results import Candidate, Comparison, ConvCall, ModelAnalysis, ModelRow, ModelTotals, SharedParam
 from dsconv_cli.core.spec import ConvLayer, ConvSpec, resolve_spec
 from dsconv_cli.errors import CheckFailed, SpecError
 
@@ -114,14 +114,20 @@ def choose(candidates: Sequence[Candidate], rule: str) -> list[Candidate]:
     return list(candidates)
 
 
-def spec_of(conv: ConvLayer) -> ConvSpec:
+def spec_of(conv: ConvLayer, multiplier: int = 1) -> ConvSpec:
     """A candidate conv as the spec ``compare`` counts and times: its pair is the conversion's pair."""
-    return resolve_spec(
+    return resolve_spec(multiplier=multiplier,
         rank=conv.rank, in_channels=conv.in_channels, out_channels=conv.out_channels, kernel_size=conv.kernel_size,
         stride=conv.stride, padding=conv.padding if isinstance(conv.padding, str) else tuple(conv.padding),
         dilation=conv.dilation, groups=conv.groups, bias=conv.bias, depthwise_bias=False,
         transposed=conv.transposed, output_padding=conv.output_padding or 0,
     )  # fmt: skip
+
+
+def candidate_comparisons(candidates: Sequence[Candidate]) -> tuple[tuple[str, Comparison], ...]:
+    """Each candidate counted as ``compare`` counts it (on its first call's input, at its multiplier): the
+    records its working (``--show-work``) is written from."""
+    return tuple((c.path, counting.compare(spec_of(c.conv, c.multiplier), c.input_shape)) for c in candidates)
 
 
 def conv_checks(totals: ModelTotals) -> tuple[tuple[str, int, int], ...]:

@@ -615,6 +615,7 @@ class ModelAnalysis:
     not_converted: tuple[tuple[str, str], ...] = ()  # (conv, why it was not converted)
     renamed_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()  # state-dict keys the conversion changed
     converted_model: Any = field(default=None, compare=False, repr=False)  # the converted CPU nn.Module
+    comparisons: tuple[tuple[str, Comparison], ...] = ()  # each candidate as compare counts it (--show-work)
     inputs: tuple[TensorLeaf, ...] = ()  # each input tensor, named by the forward's parameters
     keyword_inputs: tuple[str, ...] = ()  # the inputs given by keyword
 

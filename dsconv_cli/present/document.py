@@ -141,9 +141,19 @@ def model_blocks(a: ModelAnalysis, depth: int | None, columns: Sequence[str] = (
 
 
 def model_document(a: ModelAnalysis, depth: int | None, columns: Sequence[str] = (), by_op: bool = False) -> Document:
-    """``dsconv analyze``: the model under a heading naming it and its inputs."""
+    """``dsconv analyze``: the model under a heading naming it and its inputs; with ``--show-work`` (the
+    analysis holds the candidates' comparisons), each candidate's working."""
     heading = Heading(f"{a.target} on {rows.inputs_text(a)}")
-    return (heading, *model_blocks(a, depth, columns, by_op))
+    return (heading, *model_blocks(a, depth, columns, by_op), *candidate_work(a))
+
+
+def candidate_work(a: ModelAnalysis) -> list[Block]:
+    """How each conversion candidate's counts and its pair's come about."""
+    blocks: list[Block] = []
+    for path, c in a.comparisons:
+        work = comparison_work(c)
+        blocks.append(Work(f"{escape_control(path)}: working", work, tuple(worksheet.text_drawing(c, work))))
+    return blocks
 
 
 def config_document(r: ConfigReport, max_increase: float | None, show_work: bool = False) -> Document:

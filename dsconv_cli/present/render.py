@@ -105,7 +105,11 @@ def render_model(
     """A model analysis in ``fmt``: the module tree (to ``depth``, with ``columns`` added), the ops (``by_op``),
     the conversion candidates and the summary. JSON and CSV hold every module and op whatever is asked."""
     if fmt is OutputFormat.JSON:
-        return export.to_json(export.model_dict(a))
+        doc = export.model_dict(a)
+        working = {path: worksheet.work_dict(comparison_work(c)) for path, c in a.comparisons}
+        for candidate in doc["advisor"]["candidates"] if working else ():
+            candidate["working"] = working[candidate["path"]]
+        return export.to_json(doc)
     if fmt is OutputFormat.CSV:
         return export.model_csv(a)
     return _write(document.model_document(a, depth, columns, by_op), fmt)

@@ -16,6 +16,14 @@ from dsconv_cli.core.working import Entry, Value, Working, comparison_work, laye
 # --- JSON -------------------------------------------------------------------------------------------------------
 
 
+def work_dict(work: Working) -> dict[str, Any]:
+    """The working as one JSON object: a list of entries per item, and the ratios'."""
+    return {
+        **{i.item: [e.to_dict() for e in i.entries] for i in work.items},
+        "ratios": [e.to_dict() for e in work.ratios],
+    }
+
+
 def with_working(doc: dict[str, Any], work: Working) -> dict[str, Any]:
     """A comparison's JSON object with ``working`` (a list of entries) under each item and the ratios."""
     places = {

@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from dsconv_cli.core.advise import advise, capped_multiplier, check_conversion, choose, conv_checks, is_candidate
+from dsconv_cli.core.advise import (
+    advise,
+    candidate_comparisons,
+    capped_multiplier,
+    check_conversion,
+    choose,
+    conv_checks,
+    is_candidate,
+)
 from dsconv_cli.core.parse import parse_convert_rule
 from dsconv_cli.core.results import Candidate, ModelAnalysis
 from dsconv_cli.core.spec import Conversion, Device, DType, ModelInputs, model_inputs
@@ -34,6 +42,7 @@ def analyze_model(
     channels_last: bool = False,
     compiled: bool = False,
     bench_top: int = BENCH_TOP,
+    show_work: bool = False,
 ) -> ModelAnalysis:
     """Count a model (an ``nn.Module`` or a ``MODULE:ATTR`` / ``FILE.py:ATTR`` target) layer by layer, advise
     which convs to make depthwise-separable, and convert them as ``conversion`` says, measuring the fidelity.
@@ -152,6 +161,8 @@ def analyze_model(
             result = replace(result, candidate_timings=tuple(timings), conditions=watch.finish(spreads))
         except KeyboardInterrupt:
             result = replace(latest[-1] if latest else result, candidate_timings=tuple(timings), interrupted=True)
+    if show_work:
+        result = replace(result, comparisons=candidate_comparisons(result.candidates))
     return result
 
 
