@@ -59,8 +59,8 @@ def test_busy_peaks_are_kept_marked_and_reused_while_busy(measured, private_cach
     measured(BUSY, fake_peaks(compute=60.0))
     result = invoke(*ARGS)
     assert result.code == 0 and json.loads(result.stdout)["cached"] is False
-    assert "note: peaks kept as measured_busy (the best so far) until a quiet run: the machine was busy before (2.0 " \
-           "other runnable tasks on 2 CPUs)" in result.stderr.replace("\n", " ")  # fmt: skip
+    assert "note: peaks kept as measured on a busy machine (the best so far) until a quiet run replaces them: the " \
+           "machine was busy before (2.0 other runnable tasks on 2 CPUs)" in " ".join(result.stderr.split())  # fmt: skip
     ((key, entry),) = stored(private_cache).items()
     assert key.startswith("busy|cpu|") and entry["compute_gflops"] == 60.0
     assert entry["conditions"]["measured_busy"] is True  # type: ignore[index]

@@ -409,7 +409,7 @@ def summary_lines(c: Comparison) -> list[str]:
         )
     lines += [line for row in c.timings if (line := explain.explanation(c, row))]
     if c.timings and not c.peaks:
-        lines.append("no roofline: machine peaks were not measured (dsconv peaks, or drop --no-roofline)")
+        lines.append("no roofline: machine peaks were not used (--no-roofline, or dsconv peaks has not measured them)")
     if c.conditions is not None:
         lines.append(environment.summary(c.conditions))
     lines += [f"warning: {w}" for w in explain.noise_warnings(c)]
@@ -812,7 +812,9 @@ def model_summary(a: ModelAnalysis) -> list[str]:
                      f"({fmt_pct_fewer(params / t.params) if t.params else '-'}), {fmt_int(macs)} MACs "
                      f"({fmt_pct_fewer(macs / t.macs) if t.macs else '-'})")  # fmt: skip
     else:
-        lines.append("no conversion candidates: no standard conv with more than one kernel element")
+        lines.append("no conversion candidates: " + ("every standard conv's pair would save no MACs at its multiplier "
+                     "(see 'not converted')" if a.not_converted else "no standard conv with more than one kernel "
+                     "element"))  # fmt: skip
     if t.functional_convs:
         called = listed([f"{o.name} ×{o.count}" for o in t.functional_convs])
         lines.append(f"convs called as functions (counted; not candidates: no conv module to replace): {called}")

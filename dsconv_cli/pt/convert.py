@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import math
 import pickle
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -805,18 +804,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _torch_load(file: Path, error: type[DsconvError]) -> Any:
-    try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found is None:  # not a pickle torch can read at all
-            raise error(f"{file}: not a file torch.load reads ({_first_line(exc)})") from None
-        raise error(
-            f"{file}: holds a pickled {found.group(1)}, which only weights_only=False loads (and that can run "
-            "arbitrary code); save a state dict instead: torch.save(model.state_dict(), PATH)"
-        ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise error(f"{file}: not a file torch.load reads ({_first_line(exc)})") from None
+    from dsconv_cli.pt.inputs import read_torch_file
+
+    return read_torch_file(file, lambda reason: error(f"{file}: {reason}"))
 
 
 def _is_state_dict(value: object) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import pickle
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from torch.utils._pytree import tree_map
 
 from dsconv_cli.core.results import TensorLeaf
 from dsconv_cli.core.spec import DType, InputDType, ModelInputs, TensorInput
-from dsconv_cli.errors import SpecError
+from dsconv_cli.errors import DsconvError, SpecError
 from dsconv_cli.pt.builder import torch_dtype
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]  # the positional and keyword inputs of one forward
@@ -88,15 +89,28 @@ def load_example(file: Path) -> Any:
     """What a ``.pt`` file of inputs holds (``weights_only``: tensors and plain containers, no code run)."""
     if not file.is_file():
         raise SpecError("example_inputs", str(file), "no such file" if not file.exists() else "is not a file")
+    return read_torch_file(file, lambda reason: SpecError("example_inputs", str(file), reason))
+
+
+def read_torch_file(file: Path, fail: Callable[[str], DsconvError]) -> Any:
+    """``torch.load(file, weights_only=True)``: tensors, state dicts and plain containers, no code run. Every
+    failure is ``fail(reason)``, one line of dsconv's own (never PyTorch's advice to load without
+    ``weights_only``): the file is the user's input, whatever is wrong with it."""
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
+    except DsconvError:
+        raise
+    except MemoryError:
+        raise fail("is too large to load into this machine's memory") from None
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpecError("example_inputs", str(file), f"holds more than tensors and containers ({reason}); save "
-                        "tensors in a tuple, list or dict") from None  # fmt: skip
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpecError("example_inputs", str(file), f"not a file torch.load reads ({reason})") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found is not None:
+            raise fail(f"holds a pickled {found.group(1)}, which only weights_only=False loads, and that can run "
+                       "code from the file, which dsconv never does; save tensors or a state dict instead, e.g. "
+                       "torch.save(model.state_dict(), PATH)") from None  # fmt: skip
+        raise fail("is not a file torch.load reads (not a PyTorch checkpoint or tensor file)") from None
+    except Exception:  # a text file, a truncated file: torch.load's parsers fail in many ways
+        raise fail("is not a file torch.load reads (not a PyTorch checkpoint or tensor file)") from None
 
 
 def tensor_leaves(value: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:

@@ -53,7 +53,8 @@ def peaks_and_source(
         return busy, True
     measured, problems = measure_peaks_watched(resolved, dtype, threads, options)
     if problems:
-        options.note(f"note: peaks kept as measured_busy (the best so far) until a quiet run: {'; '.join(problems)}")
+        options.note(f"note: peaks kept as measured on a busy machine (the best so far) until a quiet run replaces "
+                     f"them: {'; '.join(problems)}")  # fmt: skip
     try:
         if problems:
             return cache.save_busy_peaks(measured, problems), False
