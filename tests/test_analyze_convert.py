@@ -236,3 +236,13 @@ def test_show_work_writes_each_candidates_working_from_the_counts() -> None:
     assert "#### dec: working" in markdown.stdout and "$" in markdown.stdout
     refused = invoke("analyze", TARGET, "--input-shape", SHAPE, "--show-work", "-f", "csv")
     assert refused.code == 2 and refused.stderr.startswith("error: --format csv: has no column for --show-work")
+
+
+def test_a_fidelity_budget_not_measured_fails_and_stays_valid_json() -> None:
+    from dsconv_cli.core.results import BudgetCheck
+    from dsconv_cli.present.export import budget_dict, to_json
+
+    check = BudgetCheck("total", "fidelity", "snr_db", 20.0, float("nan"), minimum=True)
+    doc = json.loads(to_json({"budget": budget_dict(check)}), parse_constant=lambda c: pytest.fail(f"JSON has {c}"))
+    assert doc["budget"] == {"scope": "total", "column": "fidelity", "metric": "snr_db", "limit": 20.0, "actual": None,
+                             "margin": None, "kind": "min", "ok": False, "measured": False}  # fmt: skip

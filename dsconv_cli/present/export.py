@@ -296,16 +296,17 @@ def stack_dict(stack: StackResult) -> dict[str, Any]:
 
 
 def budget_dict(check: BudgetCheck) -> dict[str, Any]:
+    measured = check.actual is not None and not math.isnan(check.actual)  # NaN: could not be measured (fails)
     return {
         "scope": check.scope,
         "column": check.column,
         "metric": check.metric,
         "limit": check.limit,
-        "actual": check.actual,
-        "margin": check.margin,
+        "actual": check.actual if measured else None,
+        "margin": check.margin if measured else None,
         "kind": "min" if check.minimum else "max",
         "ok": check.ok,
-        "measured": check.actual is not None,
+        "measured": measured,
     }
 
 
