@@ -30,7 +30,7 @@ from pydantic import (
 from dsconv_cli.core.formatting import escape_control, fmt_bytes
 from dsconv_cli.core.kinds import ALL_FIELDS, KINDS
 from dsconv_cli.core.loader import load_yaml, max_values
-from dsconv_cli.core.parse import parse_convert_rule
+from dsconv_cli.core.parse import parse_convert_rule, parse_multiplier
 from dsconv_cli.core.spec import (
     BLOCK_FIELDS,
     DEFAULT_IN_CHANNELS,
@@ -475,7 +475,7 @@ def _model_config(
         return path if path is None or Path(path).is_absolute() else os.path.normpath(Path(source).parent / path)
 
     multiplier = section.multiplier
-    if isinstance(multiplier, str) and not _auto_multiplier(multiplier):
+    if isinstance(multiplier, str) and not _auto_multiplier(multiplier):  # "2" as text: YAML numbers are numbers
         problems.append(f"{locate(source, lines, 'model.multiplier')}: model.multiplier {multiplier}: expected a "
                         "positive integer or auto:PCT (0-100], e.g. 2 or auto:90")  # fmt: skip
     if section.refit and section.calibrate is None:
@@ -560,11 +560,10 @@ def _budgets(model: BudgetsModel | None) -> Budgets:
 
 
 def _auto_multiplier(text: str) -> bool:
-    """``auto:PCT`` with 0 < PCT <= 100."""
-    kind, _, value = text.partition(":")
+    """``auto:PCT`` with 0 < PCT <= 100, as the conversion parses it."""
     try:
-        return kind == "auto" and 0 < float(value.rstrip("%")) <= 100
-    except ValueError:
+        return isinstance(parse_multiplier(text), float)
+    except SpecError:
         return False
 
 

@@ -109,3 +109,30 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
         bad = next(key for key in value if not isinstance(key, str) or not key.isidentifier())
         raise SpecError("kwargs", shown, f"key {bad!r} is not an argument name; keys are names, e.g. width_mult")
     return value
+
+
+def check_pct(name: str, text: object, pct: float, *, low_open: bool = False) -> None:
+    """A percentage in [0, 100], or (0, 100] with ``low_open``; nan refused."""
+    if not (0 < pct <= 100 if low_open else 0 <= pct <= 100):  # also refuses nan
+        span = "(0, 100]" if low_open else "[0, 100]"
+        raise SpecError(name, text, f"the percentage must be in {span}")
+
+
+def parse_multiplier(value: int | str) -> int | float:
+    """An int multiplier as it is; ``auto:PCT`` as the float PCT (the energy to keep, in percent)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise SpecError("multiplier", value, "must be a positive integer or auto:PCT, e.g. 2 or auto:90")
+        return value
+    text = str(value).strip()
+    kind, sep, rest = text.partition(":")
+    try:
+        if not sep and text.isdigit() and int(text) >= 1:
+            return int(text)
+        if kind == "auto" and rest:
+            pct = float(rest.rstrip("%"))
+            check_pct("multiplier", value, pct, low_open=True)
+            return pct
+    except ValueError:
+        pass
+    raise SpecError("multiplier", value, "expected a positive integer or auto:PCT (0-100], e.g. 2 or auto:90")

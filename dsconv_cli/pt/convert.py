@@ -26,7 +26,7 @@ from torch.utils._pytree import tree_flatten
 
 from dsconv_cli.core import counting
 from dsconv_cli.core.advise import is_candidate
-from dsconv_cli.core.parse import parse_convert_rule
+from dsconv_cli.core.parse import check_pct, parse_convert_rule, parse_multiplier
 from dsconv_cli.core.results import Candidate, Fidelity
 from dsconv_cli.core.spec import ConvLayer
 from dsconv_cli.errors import DsconvError, OutputError, SpecError, TargetError
@@ -183,7 +183,7 @@ def energy_kept(conv: nn.Module, multiplier: int) -> float:
 
 def multiplier_for_energy(conv: nn.Module, pct: float) -> int:
     """The smallest multiplier whose pair keeps at least ``pct`` percent of the conv's weight energy."""
-    _check_pct("multiplier", f"auto:{pct:g}", pct, low_open=True)
+    check_pct("multiplier", f"auto:{pct:g}", pct, low_open=True)
     energies = _cumulative_energy(_factors(_check_standard(conv))[1])
     target = pct / 100 - 1e-12  # float noise must not push a rank-deficient weight to its full rank
     return next((m for m, e in enumerate(energies, 1) if e >= target), len(energies))
@@ -266,32 +266,6 @@ def parse_init(init: Init | str) -> Init:
 
 
 # --- choices --------------------------------------------------------------------------------------
-
-
-def _check_pct(name: str, text: object, pct: float, *, low_open: bool = False) -> None:
-    if not (0 < pct <= 100 if low_open else 0 <= pct <= 100):  # also refuses nan
-        span = "(0, 100]" if low_open else "[0, 100]"
-        raise SpecError(name, text, f"the percentage must be in {span}")
-
-
-def parse_multiplier(value: int | str) -> int | float:
-    """An int multiplier as it is; ``auto:PCT`` as the float PCT (the energy to keep, in percent)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise SpecError("multiplier", value, "must be a positive integer or auto:PCT, e.g. 2 or auto:90")
-        return value
-    text = str(value).strip()
-    kind, sep, rest = text.partition(":")
-    try:
-        if not sep and text.isdigit() and int(text) >= 1:
-            return int(text)
-        if kind == "auto" and rest:
-            pct = float(rest.rstrip("%"))
-            _check_pct("multiplier", value, pct, low_open=True)
-            return pct
-    except ValueError:
-        pass
-    raise SpecError("multiplier", value, "expected a positive integer or auto:PCT (0-100], e.g. 2 or auto:90")
 
 
 def parse_rule(rule: str) -> tuple[Rule, float]:

@@ -19,7 +19,7 @@ from dsconv_cli.core.advise import (
     conv_checks,
     is_candidate,
 )
-from dsconv_cli.core.parse import parse_convert_rule
+from dsconv_cli.core.parse import parse_convert_rule, parse_multiplier
 from dsconv_cli.core.results import Candidate, ModelAnalysis
 from dsconv_cli.core.spec import Conversion, Device, DType, ModelInputs, model_inputs
 from dsconv_cli.errors import MemoryLimitError, SpecError, TargetError
@@ -62,7 +62,7 @@ def analyze_model(
     spec = input_shape if isinstance(input_shape, ModelInputs) else model_inputs(shape_list(input_shape))
     if convert_rule is not None:
         parse_convert_rule(convert_rule)  # a malformed rule is refused before any work
-    converting.parse_multiplier(conversion.multiplier)
+    parse_multiplier(conversion.multiplier)
     converting.parse_init(conversion.init)
     if conversion.refit and conversion.calibrate is None:
         raise SpecError("refit", True, "needs --calibrate FILE: a refit on random probes says nothing of the data")
