@@ -246,3 +246,28 @@ def test_a_fidelity_budget_not_measured_fails_and_stays_valid_json() -> None:
     doc = json.loads(to_json({"budget": budget_dict(check)}), parse_constant=lambda c: pytest.fail(f"JSON has {c}"))
     assert doc["budget"] == {"scope": "total", "column": "fidelity", "metric": "snr_db", "limit": 20.0, "actual": None,
                              "margin": None, "kind": "min", "ok": False, "measured": False}  # fmt: skip
+
+
+class ReadsValues(nn.Module):
+    """A forward that branches on a value, so it runs on the CPU, not the meta device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) if bool(x.sum() > -1e9) else x
+
+
+def test_weights_loaded_into_a_model_counted_on_the_cpu_are_the_ones_converted(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    model = ReadsValues()
+    with torch.no_grad():
+        u, v = torch.randn(4, 2, 1), torch.randn(1, 2, 9)
+        model.conv.weight.copy_((u * v).reshape(4, 2, 3, 3))  # rank-1 slices: the m = 1 pair is exact
+    path = tmp_path / "w.pt"
+    torch.save(model.state_dict(), path)
+    result = dsconv_cli.analyze(ReadsValues(), (1, 2, 8, 8), convert_rule="all", weights=path)
+    assert result.counted_on == "cpu" and result.notes.count("counted on the CPU: the forward needs real values "
+                                                             "(it does not run on the meta device)") == 1  # fmt: skip
+    assert result.fidelity is not None and result.fidelity.trained and result.fidelity.output_error < 1e-5

@@ -270,6 +270,9 @@ def build_on_cpu(
         return build_target(found, target, kwargs, "cpu").to(dtype=dt).eval()
 
 
+CPU_COUNT_NOTE = "counted on the CPU: the forward needs real values (it does not run on the meta device)"
+
+
 def materialize(
     found: Any, target: str, kwargs: dict[str, Any] | None, counted: nn.Module, shapes: Sequence[Sequence[int]],
     dtype: DType, max_memory: int, notes: list[str],
@@ -282,5 +285,5 @@ def materialize(
             f"--max-memory {max_memory:,} B: the forward needs real values on the CPU, and the weights and inputs "
             f"alone take {needed:,} B; raise --max-memory or shrink --input-shape"
         )
-    notes.append("counted on the CPU: the forward needs real values (it does not run on the meta device)")
+    notes.append(CPU_COUNT_NOTE)
     return build_target(found, target, kwargs, "cpu").to(dtype=dt).eval(), "cpu"

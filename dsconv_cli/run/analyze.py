@@ -90,9 +90,12 @@ def analyze_model(
     except TargetError:
         if counted_on != "meta":
             raise
-        model, counted_on = targets.materialize(found, target, kwargs, model, shapes, dtype, options.max_memory, notes)
-        if weighted is not None:
-            model = weighted
+        if weighted is not None:  # the loaded weights are on the CPU already: no second build
+            model, counted_on = weighted, "cpu"
+            notes.append(targets.CPU_COUNT_NOTE)
+        else:
+            model, counted_on = targets.materialize(found, target, kwargs, model, shapes, dtype, options.max_memory,
+                                                    notes)  # fmt: skip
         call = making.make_inputs(spec, counted_on, dtype)
         totals = trace.count_model(model, call)
     wants_weights = convert_rule is not None or conversion.multiplier != 1
